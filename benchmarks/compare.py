@@ -1,0 +1,271 @@
+"""dagnet beside its references, measured in the same run.
+
+    python benchmarks/compare.py [--quick] [--threads 1 2] [--torch-python PATH]
+
+Prints, for 1 and 2 threads: SGEMM GFLOP/s of dagnet, numpy (OpenBLAS with its
+own kernel choice: the script re-runs itself without OPENBLAS_CORETYPE) and
+torch when available, with ratios; the samples per second of one training epoch
+of a 784-512-256-10 ReLU network with Adam, batch 128, on 60,000 synthetic
+samples, for dagnet, scikit-learn's MLPClassifier and a plain torch loop; and
+the peak memory each adds during that epoch (measured in fresh processes).
+Every figure is the median of several repeats after a warm-up, with min and max.
+torch is never a dependency: give --torch-python, the interpreter of a separate
+virtual environment with torch==2.13.0, or run where torch imports.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+if os.environ.get("OPENBLAS_CORETYPE"):
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+MLP_SIZES = (784, 512, 256, 10)
+N_SAMPLES, BATCH = 60_000, 128
+
+
+def stats(times):
+    t = np.asarray(times)
+    return float(np.median(t)), float(t.min()), float(t.max())
+
+
+def bench(fn, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return stats(out)
+
+
+def mlp_data(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N_SAMPLES, MLP_SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, MLP_SIZES[-1], N_SAMPLES)
+    return X, y
+
+
+# --- the libraries ------------------------------------------------------------
+
+def dagnet_gemm(n, threads, repeats):
+    from dagnet import _core
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n), dtype=np.float32)
+    B = rng.standard_normal((n, n), dtype=np.float32)
+    C = np.empty((n, n), np.float32)
+    return bench(lambda: _core.sgemm(A, B, C, nthreads=threads), repeats)
+
+
+def numpy_gemm(n, threads, repeats):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n), dtype=np.float32)
+    B = rng.standard_normal((n, n), dtype=np.float32)
+    C = np.empty((n, n), np.float32)
+    with threadpool_limits(threads):
+        return bench(lambda: np.matmul(A, B, out=C), repeats)
+
+
+def dagnet_model():
+    from dagnet.nn import Dense, Sequential
+    layers = [Dense(u, activation="relu") for u in MLP_SIZES[1:-1]] + [Dense(MLP_SIZES[-1])]
+    m = Sequential(layers).build(input_shape=(MLP_SIZES[0],), random_state=0)
+    return m.compile("softmax_cross_entropy", "adam", learning_rate=1e-3)
+
+
+def dagnet_epoch(X, y, threads, repeats):
+    m = dagnet_model()
+    m.n_threads = threads
+    return bench(lambda: m.train_epoch(X, y, batch_size=BATCH), repeats)
+
+
+def sklearn_epoch(X, y, threads, repeats):
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.exceptions import ConvergenceWarning
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier(hidden_layer_sizes=MLP_SIZES[1:-1], batch_size=BATCH, max_iter=1,
+                          random_state=0, shuffle=True).fit(X, y)
+    with threadpool_limits(threads):
+        return bench(run, repeats)
+
+
+TORCH_SNIPPET = r"""
+import json, sys, time
+import numpy as np
+import torch
+what, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+def stats(t):
+    t = np.asarray(t); return [float(np.median(t)), float(t.min()), float(t.max())]
+def bench(fn, repeats):
+    fn(); out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
+    return stats(out)
+if what == "gemm":
+    res = {}
+    for n in json.loads(sys.argv[4]):
+        g = torch.Generator().manual_seed(0)
+        A = torch.randn(n, n, generator=g); B = torch.randn(n, n, generator=g)
+        C = torch.empty(n, n)
+        res[str(n)] = bench(lambda: torch.mm(A, B, out=C), repeats)
+    print(json.dumps(res))
+else:
+    sizes = json.loads(sys.argv[4]); n, batch = int(sys.argv[5]), int(sys.argv[6])
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((n, sizes[0]), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, sizes[-1], n))
+    layers = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(sizes[-2], sizes[-1]))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lossf = torch.nn.CrossEntropyLoss()
+    def epoch():
+        perm = torch.randperm(n)
+        for s in range(0, n, batch):
+            idx = perm[s:s + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    print(json.dumps(bench(epoch, repeats)))
+"""
+
+
+def torch_run(python, args):
+    if python is None:
+        return None
+    env = dict(os.environ)
+    env.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
+    r = subprocess.run([python, "-c", TORCH_SNIPPET] + [str(a) for a in args],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print(f"  (torch failed: {r.stderr.strip().splitlines()[-1:]})")
+        return None
+    return json.loads(r.stdout)
+
+
+def find_torch_python(given):
+    if given:
+        return given
+    try:
+        import torch  # noqa: F401
+        return sys.executable
+    except ImportError:
+        return None
+
+
+# --- peak memory of one epoch, in fresh processes --------------------------------
+
+MEM_SNIPPET = r"""
+import resource, sys, warnings
+sys.path[:0] = [sys.argv[2]]
+import numpy as np
+import compare
+X, y = compare.mlp_data()
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096
+lib = sys.argv[1]
+if lib == 'dagnet':
+    m = compare.dagnet_model()
+    base = rss()
+    m.train_epoch(X, y, batch_size=compare.BATCH)
+elif lib == 'sklearn':
+    from sklearn.neural_network import MLPClassifier
+    base = rss()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        MLPClassifier(hidden_layer_sizes=compare.MLP_SIZES[1:-1], batch_size=compare.BATCH,
+                      max_iter=1, random_state=0).fit(X, y)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((peak - base) / 1e6)
+"""
+
+
+def peak_memory(lib):
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-c", MEM_SNIPPET, lib, here], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        return float("nan")
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+# --- report -----------------------------------------------------------------------
+
+def fmt(s, scale=1.0):
+    med, lo, hi = (v * scale for v in s)
+    return f"{med:8.1f} [{lo:.1f}-{hi:.1f}]"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--torch-python", default=None)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["gemm", "mlp", "memory"])
+    args = ap.parse_args()
+    torch_py = find_torch_python(args.torch_python)
+    sizes = [128, 512, 1024] if args.quick else [128, 256, 512, 1024, 2048]
+    rep = 3 if args.quick else 7
+    print(f"numpy {np.__version__} (OPENBLAS_CORETYPE unset), torch: "
+          f"{'yes' if torch_py else 'not available'}")
+
+    if "gemm" not in args.skip:
+        for t in args.threads:
+            print(f"\nSGEMM, square n, {t} thread(s): GFLOP/s median [min-max]")
+            tr = torch_run(torch_py, ["gemm", t, rep, json.dumps(sizes)])
+            print(f"{'n':>6} {'dagnet':>22} {'numpy':>22} {'ratio':>6}"
+                  + (f" {'torch':>22} {'ratio':>6}" if tr else ""))
+            for n in sizes:
+                flop = 2.0 * n ** 3 / 1e9
+                d = dagnet_gemm(n, t, rep)
+                npy = numpy_gemm(n, t, rep)
+                gd = (flop / d[0], flop / d[2], flop / d[1])
+                gn = (flop / npy[0], flop / npy[2], flop / npy[1])
+                line = f"{n:6d} {fmt(gd):>22} {fmt(gn):>22} {gd[0] / gn[0]:6.2f}"
+                if tr:
+                    s = tr[str(n)]
+                    gt = (flop / s[0], flop / s[2], flop / s[1])
+                    line += f" {fmt(gt):>22} {gd[0] / gt[0]:6.2f}"
+                print(line)
+
+    if "mlp" not in args.skip:
+        X, y = mlp_data()
+        rep_e = 3 if args.quick else 5
+        for t in args.threads:
+            print(f"\nMLP {'-'.join(map(str, MLP_SIZES))} ReLU, Adam, batch {BATCH}, "
+                  f"{N_SAMPLES} samples, one epoch, {t} thread(s): samples/s median [min-max]")
+            d = dagnet_epoch(X, y, t, rep_e)
+            s = sklearn_epoch(X, y, t, rep_e)
+            tr = torch_run(torch_py, ["mlp", t, rep_e, json.dumps(MLP_SIZES), N_SAMPLES, BATCH])
+            sps = lambda r: (N_SAMPLES / r[0] / 1e3, N_SAMPLES / r[2] / 1e3, N_SAMPLES / r[1] / 1e3)
+            print(f"  dagnet        {fmt(sps(d))} k")
+            print(f"  scikit-learn  {fmt(sps(s))} k   dagnet / scikit-learn = {s[0] / d[0]:.2f}")
+            if tr:
+                print(f"  torch         {fmt(sps(tr))} k   dagnet / torch = {tr[0] / d[0]:.2f}")
+
+    if "memory" not in args.skip:
+        md, ms = peak_memory("dagnet"), peak_memory("sklearn")
+        data_mib = N_SAMPLES * MLP_SIZES[0] * 4 / 2**20
+        print(f"\npeak memory added by one epoch (data {data_mib:.0f} MiB): "
+              f"dagnet {md:.1f} MB, scikit-learn {ms:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

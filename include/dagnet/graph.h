@@ -1,0 +1,147 @@
+/* dagnet/graph.h: building, compiling and running a graph.
+ *
+ * A neural network is a DAG whose vertices carry a tensor function and its
+ * vector-Jacobian products (seed 000, section 1). Building records nodes;
+ * compiling computes the topological order (iteratively), infers and checks
+ * every shape, allocates the parameter arena and initialises it. Running
+ * plans the activation memory for a batch size once, then visits the nodes
+ * in topological order (forward, seed 000 section 3) and in reverse
+ * (backward, section 4), where a node consumed several times receives the
+ * sum of its consumers' gradients.
+ *
+ * Node ids are small integers handed out in the order nodes are added.
+ * Inputs (DN_OP_INPUT) are numbered separately too, in the order they were
+ * added: arrays passed to run functions follow that order.
+ */
+#ifndef DAGNET_GRAPH_H
+#define DAGNET_GRAPH_H
+
+#include <stdint.h>
+#include "dagnet/ops.h"
+#include "dagnet/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dn_graph dn_graph_t;
+
+/* Run flags. */
+#define DN_RUN_TRAINING 1 /* dropout drops, batch norm uses batch statistics */
+#define DN_RUN_GRAD 2     /* keep what backward needs; enables dn_graph_backward */
+
+dn_status dn_graph_new(dn_graph_t **out);
+void dn_graph_free(dn_graph_t *g);
+
+/* --- building ------------------------------------------------------------ */
+
+/* A batched input with the given per-sample shape. */
+dn_status dn_graph_add_input(dn_graph_t *g, const dn_shape *sample_shape,
+                             int *node);
+
+/* A node applying `op` to `inputs` (node ids); attrs may be NULL for the
+ * defaults. The inputs may be rewired before compiling. */
+dn_status dn_graph_add_node(dn_graph_t *g, dn_op op, const int *inputs,
+                            int n_inputs, const dn_attrs *attrs, int *node);
+
+/* Make input `slot` of `node` read from `src` (any node: a cycle made this
+ * way is reported by dn_graph_compile). */
+dn_status dn_graph_set_input(dn_graph_t *g, int node, int slot, int src);
+
+/* A name used in messages and parameter names (copied; default "<op>_<id>"). */
+dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name);
+
+/* The nodes whose values dn_graph_output returns (and whose gradients
+ * dn_graph_backward takes). */
+dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n);
+
+/* --- compiling ----------------------------------------------------------- */
+
+/* Order, shapes, parameters (initialised from seed). DN_ERR_INVALID on a
+ * cycle, a dangling input or a shape mismatch, naming both ends. */
+dn_status dn_graph_compile(dn_graph_t *g, uint64_t seed);
+
+int dn_graph_num_nodes(const dn_graph_t *g);
+int dn_graph_num_inputs(const dn_graph_t *g);
+int dn_graph_num_outputs(const dn_graph_t *g);
+/* The node id of input k / output k. */
+int dn_graph_input_node(const dn_graph_t *g, int k);
+int dn_graph_output_node(const dn_graph_t *g, int k);
+
+/* Per-sample output shape of a node after compile; *batched says whether
+ * the batch dimension comes first. */
+dn_status dn_graph_node_shape(const dn_graph_t *g, int node, dn_shape *shape,
+                              int *batched);
+
+/* The execution order after compile (n_nodes ids). */
+const int *dn_graph_order(const dn_graph_t *g);
+
+/* Parameters after compile, in the order nodes declare them. */
+int dn_graph_num_params(const dn_graph_t *g);
+typedef struct dn_param_info {
+    const char *name;   /* "<node name>.<weight|bias|gamma|beta|running_mean|running_var>" */
+    int node;
+    dn_shape shape;
+    float *value;       /* in the parameter arena: writes are seen by the next run */
+    float *grad;        /* in the gradient arena (NULL for non-trainable state) */
+    int trainable;
+} dn_param_info;
+dn_status dn_graph_param(const dn_graph_t *g, int k, dn_param_info *info);
+
+/* --- running ------------------------------------------------------------- */
+
+/* Forward over a batch of n samples: inputs[k] points at n * numel(shape_k)
+ * floats for input k. flags: DN_RUN_*. nthreads <= 0: dn_max_threads(). */
+dn_status dn_graph_forward(dn_graph_t *g, const float *const *inputs,
+                           int64_t n, int flags, int nthreads);
+
+/* Output k of the last forward: a pointer valid until the next run, and its
+ * number of floats. */
+dn_status dn_graph_output(const dn_graph_t *g, int k, const float **data,
+                          int64_t *numel);
+
+/* Backward after a forward with DN_RUN_GRAD: grad_outputs[k] is the gradient
+ * of output k (NULL: zero, or 1 for a LOSS output). Parameter gradients are
+ * zeroed, then filled. */
+dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs,
+                            int nthreads);
+
+/* Gradient with respect to input k after dn_graph_backward. */
+dn_status dn_graph_input_grad(const dn_graph_t *g, int k, const float **data,
+                              int64_t *numel);
+
+/* Forward in inference mode over n samples in chunks of at most `chunk`,
+ * copying output `k` to out (n * numel(shape) floats). */
+dn_status dn_graph_predict(dn_graph_t *g, const float *const *inputs,
+                           int64_t n, int k, float *out, int64_t chunk,
+                           int nthreads);
+
+/* Bytes in the activation arena planned for the last batch size (0 before). */
+int64_t dn_graph_activation_bytes(const dn_graph_t *g);
+
+/* --- training ------------------------------------------------------------ */
+
+/* Set (and reset) the optimiser; allocates its state. The graph must have
+ * exactly one LOSS node, which training minimises. */
+dn_status dn_graph_set_optimizer(dn_graph_t *g, const dn_optim_config *c);
+
+/* Change the learning rate of the optimiser in place (schedules). */
+dn_status dn_graph_set_lr(dn_graph_t *g, float lr);
+
+/* One epoch: shuffle (when asked) with the graph's seed and epoch counter,
+ * then for each batch gather rows, forward, loss, backward, update. data[k]
+ * points at n_samples rows of input k; NULL fills that input with ones
+ * (unweighted samples). *mean_loss is the sample-weighted mean of the batch
+ * losses plus the regularisation term. DN_ERR_NUMERIC when a batch loss
+ * turns NaN or infinite: the epoch stops before that batch's update. */
+dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data,
+                               int64_t n_samples, int64_t batch_size,
+                               int shuffle, int nthreads, double *mean_loss);
+
+/* Optimiser steps taken so far. */
+int64_t dn_graph_step_count(const dn_graph_t *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

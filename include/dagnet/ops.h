@@ -1,0 +1,140 @@
+/* dagnet/ops.h: the operations a graph node can carry, and their settings.
+ *
+ * Each op family lives in one file under src/ops/ with its forward and
+ * backward side by side and a plain reference twin (_ref). Backward
+ * functions ADD into input and parameter gradients; the executor zeroes
+ * gradients once per step.
+ *
+ * Axes count over the full tensor, the batch dimension being axis 0;
+ * negative axes count from the end.
+ */
+#ifndef DAGNET_OPS_H
+#define DAGNET_OPS_H
+
+#include <stdint.h>
+#include "dagnet/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dn_op {
+    DN_OP_INPUT = 0,    /* a batched data input (features, targets, weights) */
+    DN_OP_LINEAR,       /* Y = act(X W + b), W (n_in, units); X (..., n_in) */
+    DN_OP_MATMUL,       /* per-sample op(A) op(B): A (.., m, k), B (.., k, n) */
+    DN_OP_ADD,          /* A + B with numpy broadcasting */
+    DN_OP_SUB,          /* A - B with numpy broadcasting */
+    DN_OP_MUL,          /* A * B with numpy broadcasting */
+    DN_OP_SCALE,        /* scale * A */
+    DN_OP_BROADCAST,    /* A broadcast to the per-sample shape attrs.shape */
+    DN_OP_ACTIVATION,   /* act(A), elementwise */
+    DN_OP_SOFTMAX,      /* softmax over attrs.axis */
+    DN_OP_LOG_SOFTMAX,  /* log_softmax over attrs.axis */
+    DN_OP_SUM,          /* sum over attrs.axis, or over all per-sample axes */
+    DN_OP_MEAN,         /* mean over attrs.axis, or over all per-sample axes */
+    DN_OP_RESHAPE,      /* same data, per-sample shape attrs.shape (flatten too) */
+    DN_OP_CONCAT,       /* join 2..DN_MAX_INPUTS inputs along attrs.axis */
+    DN_OP_SLICE,        /* [start, stop) along attrs.axis (split is k slices) */
+    DN_OP_DROPOUT,      /* inverted dropout: keep with 1 - rate, scale 1/(1-rate) */
+    DN_OP_BATCHNORM,    /* batch normalisation over all axes but attrs.axis */
+    DN_OP_LAYERNORM,    /* layer normalisation over the last axis */
+    DN_OP_LOSS,         /* loss(pred, target [, sample_weight]) -> scalar */
+    DN_OP_COUNT
+} dn_op;
+
+#define DN_MAX_INPUTS 8
+#define DN_MAX_PARAMS 4
+#define DN_AXIS_ALL 127 /* SUM/MEAN: reduce every per-sample axis */
+
+/* Activations. Those marked * can be fused into LINEAR: their derivative is a
+ * function of the output. */
+typedef enum dn_act {
+    DN_ACT_IDENTITY = 0, /* * */
+    DN_ACT_RELU,         /* * */
+    DN_ACT_LEAKY_RELU,   /* * max(x, alpha x), 0 < alpha */
+    DN_ACT_ELU,          /* * x > 0 ? x : alpha (exp(x) - 1) */
+    DN_ACT_SIGMOID,      /* * */
+    DN_ACT_TANH,         /* * */
+    DN_ACT_SOFTPLUS,     /* * log(1 + exp(x)) */
+    DN_ACT_GELU,         /*   x Phi(x), erf form */
+    DN_ACT_SILU,         /*   x sigmoid(x) */
+    DN_ACT_COUNT
+} dn_act;
+
+/* 1 when act'(x) can be computed from y = act(x) alone. */
+int dn_act_fusable(dn_act act);
+
+/* Losses, each fused with its output activation and averaged over the batch
+ * with optional sample weights: sum_i w_i l_i / sum_i w_i.
+ *   MSE:        l = 1/2 sum_j (p_j - t_j)^2            (seed 000, 2.1)
+ *   BCE_LOGITS: l = sum_j softplus(z_j) - t_j z_j      (seed 000, 2.2)
+ *   SOFTMAX_CE: l = -sum_j t_j log softmax(z)_j        (seed 000, 2.3);
+ *               a target of one column holds class indices
+ *   POISSON:    l = sum_j exp(z_j) - t_j z_j           (log link) */
+typedef enum dn_loss {
+    DN_LOSS_MSE = 0,
+    DN_LOSS_BCE_LOGITS,
+    DN_LOSS_SOFTMAX_CE,
+    DN_LOSS_POISSON,
+    DN_LOSS_COUNT
+} dn_loss;
+
+/* Initialisers for parameters (seed 000, section 7). fan_in and fan_out are
+ * those of the layer the parameter belongs to. */
+typedef enum dn_init {
+    DN_INIT_ZEROS = 0,
+    DN_INIT_CONSTANT,       /* value */
+    DN_INIT_UNIFORM,        /* U(-scale, scale) */
+    DN_INIT_NORMAL,         /* N(0, scale^2) */
+    DN_INIT_LECUN_UNIFORM,  /* U(+-sqrt(3 / fan_in)) */
+    DN_INIT_LECUN_NORMAL,   /* N(0, 1 / fan_in) */
+    DN_INIT_GLOROT_UNIFORM, /* U(+-sqrt(6 / (fan_in + fan_out))) */
+    DN_INIT_GLOROT_NORMAL,  /* N(0, 2 / (fan_in + fan_out)) */
+    DN_INIT_HE_NORMAL,      /* N(0, 2 / fan_in) */
+    DN_INIT_HE_UNIFORM,     /* U(+-sqrt(6 / fan_in)) */
+    DN_INIT_SKLEARN,        /* scikit-learn's MLP: U(+-sqrt(scale / (fan_in + fan_out))),
+                               scale 6, or 2 for a logistic layer; weights and biases */
+    DN_INIT_COUNT
+} dn_init;
+
+/* Settings of a node; dn_attrs_default() fills the defaults, and each op
+ * reads only the fields it names. */
+typedef struct dn_attrs {
+    int64_t units;       /* LINEAR: output features */
+    int use_bias;        /* LINEAR (default 1) */
+    dn_act act;          /* LINEAR, ACTIVATION */
+    float alpha;         /* LEAKY_RELU slope (0.01), ELU alpha (1.0) */
+    float scale;         /* SCALE factor */
+    float rate;          /* DROPOUT probability of dropping */
+    float eps;           /* BATCHNORM, LAYERNORM (1e-5) */
+    float momentum;      /* BATCHNORM running statistics: r = (1-m) r + m batch (0.1) */
+    int axis;            /* SOFTMAX, LOG_SOFTMAX, SUM, MEAN, CONCAT, SLICE, BATCHNORM */
+    int keepdims;        /* SUM, MEAN */
+    int64_t start, stop; /* SLICE */
+    dn_shape shape;      /* RESHAPE, BROADCAST: per-sample target shape; RESHAPE
+                            accepts one -1 */
+    dn_loss loss;        /* LOSS */
+    int trans_a, trans_b; /* MATMUL */
+    dn_init w_init;      /* LINEAR weights, norm scales (GLOROT_UNIFORM / ONES) */
+    float w_scale;       /* scale or value for w_init */
+    dn_init b_init;      /* LINEAR bias, norm shifts (ZEROS) */
+    float b_scale;       /* scale or value for b_init */
+} dn_attrs;
+
+void dn_attrs_default(dn_attrs *a);
+
+const char *dn_op_name(dn_op op);
+const char *dn_act_name(dn_act act);
+const char *dn_loss_name(dn_loss loss);
+const char *dn_init_name(dn_init init);
+
+/* Look names up ("relu", "softmax_cross_entropy", "glorot_uniform", ...);
+ * DN_ERR_INVALID with the list of valid names when unknown. */
+dn_status dn_act_from_name(const char *name, dn_act *out);
+dn_status dn_loss_from_name(const char *name, dn_loss *out);
+dn_status dn_init_from_name(const char *name, dn_init *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,588 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The binding of dagnet's C core: thin, with numpy buffers in and out, the
+GIL released around every call that computes, and C status codes turned into
+Python exceptions (ValueError, TypeError, MemoryError, RuntimeError,
+FloatingPointError) carrying the core's message."""
+
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int64_t, uint64_t, uint32_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+from dagnet._core cimport *
+
+cnp.import_array()
+
+_EXCEPTIONS = {
+    DN_ERR_INVALID: ValueError,
+    DN_ERR_TYPE: TypeError,
+    DN_ERR_NOMEM: MemoryError,
+    DN_ERR_STATE: RuntimeError,
+    DN_ERR_NUMERIC: FloatingPointError,
+    DN_ERR_UNSUPPORTED: RuntimeError,
+    DN_ERR_INTERNAL: RuntimeError,
+}
+
+
+cdef int check(dn_status s) except -1:
+    if s == DN_OK:
+        return 0
+    msg = dn_last_error().decode("utf-8", "replace")
+    raise _EXCEPTIONS.get(s, RuntimeError)(msg)
+
+
+OP_NAMES = [dn_op_name(<dn_op>i).decode() for i in range(DN_OP_COUNT)]
+AXIS_ALL = DN_AXIS_ALL
+MAX_DIMS = DN_MAX_DIMS
+
+
+cdef dn_shape make_shape(dims) except *:
+    cdef dn_shape s
+    dims = tuple(int(d) for d in dims)
+    if len(dims) > DN_MAX_DIMS:
+        raise ValueError(f"a shape has at most {DN_MAX_DIMS} dimensions, got {dims}")
+    s.ndim = len(dims)
+    for i in range(DN_MAX_DIMS):
+        s.dims[i] = dims[i] if i < len(dims) else 0
+    return s
+
+
+cdef tuple shape_tuple(const dn_shape *s):
+    return tuple(int(s.dims[i]) for i in range(s.ndim))
+
+
+cdef cnp.ndarray as_f32(x, name="array"):
+    """A C-contiguous float32 array (converted once when needed)."""
+    try:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be convertible to a float32 array: {e}") from None
+
+
+cdef cnp.ndarray view_of(float *ptr, tuple shape, object owner, bint writable):
+    """A numpy array over core memory, keeping `owner` alive."""
+    cdef cnp.npy_intp dims[8]
+    for i, d in enumerate(shape):
+        dims[i] = d
+    cdef cnp.ndarray arr = cnp.PyArray_SimpleNewFromData(len(shape), dims, cnp.NPY_FLOAT32, ptr)
+    cnp.Py_INCREF(owner)
+    cnp.PyArray_SetBaseObject(arr, owner)
+    if not writable:
+        arr.setflags(write=False)
+    return arr
+
+
+def act_names():
+    return ["identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "gelu", "silu"]
+
+
+def act_fusable(str name):
+    cdef dn_act a
+    check(dn_act_from_name(name.encode(), &a))
+    return bool(dn_act_fusable(a))
+
+
+cdef dn_attrs make_attrs(dict kw) except *:
+    cdef dn_attrs a
+    cdef dn_act act
+    cdef dn_loss loss
+    cdef dn_init init
+    dn_attrs_default(&a)
+    for key, value in kw.items():
+        if key == "units": a.units = int(value)
+        elif key == "use_bias": a.use_bias = int(bool(value))
+        elif key == "act":
+            check(dn_act_from_name(str(value).encode(), &act)); a.act = act
+        elif key == "alpha": a.alpha = float(value)
+        elif key == "scale": a.scale = float(value)
+        elif key == "rate": a.rate = float(value)
+        elif key == "eps": a.eps = float(value)
+        elif key == "momentum": a.momentum = float(value)
+        elif key == "axis": a.axis = int(value)
+        elif key == "keepdims": a.keepdims = int(bool(value))
+        elif key == "start": a.start = int(value)
+        elif key == "stop": a.stop = int(value)
+        elif key == "shape": a.shape = make_shape(value)
+        elif key == "loss":
+            check(dn_loss_from_name(str(value).encode(), &loss)); a.loss = loss
+        elif key == "trans_a": a.trans_a = int(bool(value))
+        elif key == "trans_b": a.trans_b = int(bool(value))
+        elif key == "w_init":
+            check(dn_init_from_name(str(value).encode(), &init)); a.w_init = init
+        elif key == "w_scale": a.w_scale = float(value)
+        elif key == "b_init":
+            check(dn_init_from_name(str(value).encode(), &init)); a.b_init = init
+        elif key == "b_scale": a.b_scale = float(value)
+        else:
+            raise TypeError(f"unknown node setting '{key}'")
+    return a
+
+
+cdef dn_optim_config make_optim(str name, dict kw) except *:
+    cdef dn_optim_kind kind
+    cdef dn_optim_config c
+    check(dn_optim_from_name(name.encode(), &kind))
+    dn_optim_default(&c, kind)
+    for key, value in kw.items():
+        if key == "lr": c.lr = float(value)
+        elif key == "momentum": c.momentum = float(value)
+        elif key == "beta1": c.beta1 = float(value)
+        elif key == "beta2": c.beta2 = float(value)
+        elif key == "eps": c.eps = float(value)
+        elif key == "rho": c.rho = float(value)
+        elif key == "weight_decay": c.weight_decay = float(value)
+        elif key == "l2": c.l2 = float(value)
+        elif key == "l1": c.l1 = float(value)
+        elif key == "reg_per_sample": c.reg_per_sample = int(bool(value))
+        elif key == "max_norm": c.max_norm = float(value)
+        elif key == "clip_norm": c.clip_norm = float(value)
+        else:
+            raise TypeError(f"unknown optimiser setting '{key}'")
+    check(dn_optim_check(&c))
+    return c
+
+
+cdef class Graph:
+    """A graph in the C core: add inputs and nodes, compile, run, train."""
+    cdef dn_graph_t *g
+    cdef public bint compiled
+
+    def __cinit__(self):
+        check(dn_graph_new(&self.g))
+        self.compiled = False
+
+    def __dealloc__(self):
+        dn_graph_free(self.g)
+
+    def add_input(self, shape):
+        cdef dn_shape s = make_shape(shape)
+        cdef int node
+        check(dn_graph_add_input(self.g, &s, &node))
+        return node
+
+    def add_node(self, str op, inputs, **attrs):
+        if op not in OP_NAMES or op == "input":
+            raise ValueError(f"unknown op '{op}'; use one of {OP_NAMES[1:]}")
+        cdef int ins[8]
+        cdef int node
+        inputs = list(inputs)
+        if len(inputs) > DN_MAX_INPUTS:
+            raise ValueError(f"a node takes at most {DN_MAX_INPUTS} inputs, got {len(inputs)}")
+        for i, v in enumerate(inputs):
+            ins[i] = int(v)
+        cdef dn_attrs a = make_attrs(attrs)
+        cdef int opi = OP_NAMES.index(op)
+        check(dn_graph_add_node(self.g, <dn_op>opi, ins, len(inputs), &a, &node))
+        return node
+
+    def set_input(self, int node, int slot, int src):
+        check(dn_graph_set_input(self.g, node, slot, src))
+
+    def set_name(self, int node, str name):
+        check(dn_graph_set_name(self.g, node, name.encode()))
+
+    def set_outputs(self, nodes):
+        nodes = [int(v) for v in nodes]
+        cdef int ids[64]
+        if not 1 <= len(nodes) <= 64:
+            raise ValueError("a graph has 1 to 64 outputs")
+        for i, v in enumerate(nodes):
+            ids[i] = v
+        check(dn_graph_set_outputs(self.g, ids, len(nodes)))
+
+    def compile(self, uint64_t seed=0):
+        cdef dn_status s
+        with nogil:
+            s = dn_graph_compile(self.g, seed)
+        check(s)
+        self.compiled = True
+
+    @property
+    def n_inputs(self):
+        return dn_graph_num_inputs(self.g)
+
+    @property
+    def n_outputs(self):
+        return dn_graph_num_outputs(self.g)
+
+    @property
+    def n_nodes(self):
+        return dn_graph_num_nodes(self.g)
+
+    def input_node(self, int k):
+        return dn_graph_input_node(self.g, k)
+
+    def output_node(self, int k):
+        return dn_graph_output_node(self.g, k)
+
+    def order(self):
+        cdef const int *o = dn_graph_order(self.g)
+        if o == NULL:
+            raise RuntimeError("compile the graph before asking for its order")
+        return [o[i] for i in range(dn_graph_num_nodes(self.g))]
+
+    def node_shape(self, int node):
+        """(per-sample shape, batched) of a node after compile."""
+        cdef dn_shape s
+        cdef int batched
+        check(dn_graph_node_shape(self.g, node, &s, &batched))
+        return shape_tuple(&s), bool(batched)
+
+    def params(self):
+        """[(name, node, value view, grad view or None, trainable)]; the value
+        views are writable and the next run sees writes."""
+        cdef dn_param_info info
+        out = []
+        for k in range(dn_graph_num_params(self.g)):
+            check(dn_graph_param(self.g, k, &info))
+            shape = shape_tuple(&info.shape)
+            value = view_of(info.value, shape, self, True)
+            grad = view_of(info.grad, shape, self, False) if info.grad != NULL else None
+            out.append((info.name.decode(), info.node, value, grad, bool(info.trainable)))
+        return out
+
+    cdef list _input_arrays(self, arrays, int64_t *n_out, bint allow_none):
+        cdef object a
+        ni = dn_graph_num_inputs(self.g)
+        arrays = list(arrays)
+        if len(arrays) != ni:
+            raise ValueError(f"the graph has {ni} inputs, {len(arrays)} arrays were given")
+        conv = []
+        n = -1
+        for k, x in enumerate(arrays):
+            if x is None:
+                if not allow_none:
+                    raise ValueError(f"input {k} is None")
+                conv.append(None)
+                continue
+            a = as_f32(x, f"input {k}")
+            shape, _ = self.node_shape(dn_graph_input_node(self.g, k))
+            if a.ndim != len(shape) + 1 or tuple(a.shape[1:]) != shape:
+                raise ValueError(f"input {k} must have shape (n_samples, {', '.join(map(str, shape))})"
+                                 f"; got {a.shape}")
+            if n >= 0 and a.shape[0] != n:
+                raise ValueError(f"inputs have different numbers of samples: {n} and {a.shape[0]}")
+            n = a.shape[0]
+            conv.append(a)
+        n_out[0] = n
+        return conv
+
+    def forward(self, inputs, bint training=False, bint grad=False, int nthreads=0):
+        """Run forward on a batch; returns copies of the outputs. A None input
+        is allowed when the outputs do not depend on it."""
+        cdef int64_t n
+        conv = self._input_arrays(inputs, &n, True)
+        if n < 0:
+            raise ValueError("at least one input array is needed")
+        cdef int ni = len(conv)
+        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
+        cdef int flags = (DN_RUN_TRAINING if training else 0) | (DN_RUN_GRAD if grad else 0)
+        cdef dn_status s
+        cdef const float *data
+        cdef int64_t numel
+        cdef cnp.ndarray a
+        try:
+            for k in range(ni):
+                if conv[k] is None:
+                    ptrs[k] = NULL
+                else:
+                    a = conv[k]
+                    ptrs[k] = <const float *>cnp.PyArray_DATA(a)
+            with nogil:
+                s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
+            check(s)
+        finally:
+            free(ptrs)
+        outs = []
+        for k in range(dn_graph_num_outputs(self.g)):
+            check(dn_graph_output(self.g, k, &data, &numel))
+            shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
+            full = ((n,) + shape) if batched else shape
+            out = np.empty(full, dtype=np.float32)
+            if numel:
+                memcpy(cnp.PyArray_DATA(out), data, numel * sizeof(float))
+            outs.append(out)
+        return outs
+
+    def backward(self, grad_outputs=None, int nthreads=0):
+        """Backward after forward(grad=True); returns the input gradients
+        (None for inputs that reach no output)."""
+        cdef int no = dn_graph_num_outputs(self.g)
+        cdef const float **ptrs = <const float **>malloc(max(no, 1) * sizeof(float *))
+        cdef cnp.ndarray a
+        cdef dn_status s
+        cdef const float *data
+        cdef int64_t numel
+        keep = []
+        try:
+            for k in range(no):
+                gk = None if grad_outputs is None else grad_outputs[k]
+                if gk is None:
+                    ptrs[k] = NULL
+                else:
+                    a = as_f32(gk, f"grad_outputs[{k}]")
+                    keep.append(a)
+                    ptrs[k] = <const float *>cnp.PyArray_DATA(a)
+            with nogil:
+                s = dn_graph_backward(self.g, ptrs, nthreads)
+            check(s)
+        finally:
+            free(ptrs)
+        grads = []
+        for k in range(dn_graph_num_inputs(self.g)):
+            s = dn_graph_input_grad(self.g, k, &data, &numel)
+            if s != DN_OK:
+                grads.append(None)
+                continue
+            shape, _ = self.node_shape(dn_graph_input_node(self.g, k))
+            out = np.empty((numel // max(1, int(np.prod(shape))) if shape else numel,) + shape,
+                           dtype=np.float32)
+            if numel:
+                memcpy(cnp.PyArray_DATA(out), data, numel * sizeof(float))
+            grads.append(out)
+        return grads
+
+    def predict(self, inputs, int k=0, int64_t chunk=1024, int nthreads=0):
+        """Output k over all samples in inference mode, in chunks."""
+        cdef int64_t n
+        conv = self._input_arrays(inputs, &n, True)
+        shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
+        out = np.empty((max(n, 0),) + shape, dtype=np.float32)
+        cdef int ni = len(conv)
+        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
+        cdef cnp.ndarray a
+        cdef float *dst = <float *>cnp.PyArray_DATA(out)
+        cdef dn_status s
+        try:
+            for i in range(ni):
+                if conv[i] is None:
+                    ptrs[i] = NULL
+                else:
+                    a = conv[i]
+                    ptrs[i] = <const float *>cnp.PyArray_DATA(a)
+            with nogil:
+                s = dn_graph_predict(self.g, ptrs, n, k, dst, chunk, nthreads)
+            check(s)
+        finally:
+            free(ptrs)
+        return out
+
+    @property
+    def activation_bytes(self):
+        return dn_graph_activation_bytes(self.g)
+
+    def set_optimizer(self, str name, **settings):
+        cdef dn_optim_config c = make_optim(name, settings)
+        check(dn_graph_set_optimizer(self.g, &c))
+
+    def set_lr(self, float lr):
+        check(dn_graph_set_lr(self.g, lr))
+
+    @property
+    def step_count(self):
+        return dn_graph_step_count(self.g)
+
+    def train_epoch(self, data, int64_t batch_size, bint shuffle=True, int nthreads=0):
+        """One epoch over full arrays (one per input; None fills ones);
+        returns the epoch's mean loss."""
+        cdef int64_t n
+        conv = self._input_arrays(data, &n, True)
+        if n < 0:
+            raise ValueError("at least one input array is needed")
+        cdef int ni = len(conv)
+        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
+        cdef cnp.ndarray a
+        cdef double loss = 0
+        cdef dn_status s
+        try:
+            for i in range(ni):
+                if conv[i] is None:
+                    ptrs[i] = NULL
+                else:
+                    a = conv[i]
+                    ptrs[i] = <const float *>cnp.PyArray_DATA(a)
+            with nogil:
+                s = dn_graph_train_epoch(self.g, ptrs, n, batch_size, shuffle, nthreads, &loss)
+            check(s)
+        finally:
+            free(ptrs)
+        return loss
+
+
+# --- kernels and tools, for tests and benchmarks ---------------------------------
+
+def sgemm(A, B, C=None, *, bint trans_a=False, bint trans_b=False, float alpha=1.0,
+          float beta=0.0, bias=None, str act="identity", float act_alpha=0.01,
+          int nthreads=0, bint reference=False):
+    """C = act(alpha op(A) op(B) + beta C + bias); returns C (a new array
+    when C is None)."""
+    cdef cnp.ndarray a = as_f32(A, "A"), b = as_f32(B, "B"), c, bb
+    if A is C or B is C:
+        raise ValueError("C must not be A or B")
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError("A and B must be 2-D")
+    cdef int64_t M = a.shape[1] if trans_a else a.shape[0]
+    cdef int64_t K = a.shape[0] if trans_a else a.shape[1]
+    cdef int64_t K2 = b.shape[1] if trans_b else b.shape[0]
+    cdef int64_t N = b.shape[0] if trans_b else b.shape[1]
+    if K != K2:
+        raise ValueError(f"inner dimensions differ: {K} and {K2}")
+    if C is None:
+        c = np.zeros((M, N), dtype=np.float32)
+    else:
+        c = C
+        if c.dtype != np.float32 or not c.flags.c_contiguous or c.shape[0] != M or c.shape[1] != N:
+            raise ValueError(f"C must be a C-contiguous float32 array of shape ({M}, {N})")
+    cdef dn_gemm_epilogue ep
+    cdef dn_act actv
+    check(dn_act_from_name(act.encode(), &actv))
+    ep.act = actv
+    ep.act_alpha = act_alpha
+    ep.bias = NULL
+    if bias is not None:
+        bb = as_f32(bias, "bias")
+        if bb.ndim != 1 or bb.shape[0] != N:
+            raise ValueError(f"bias must have shape ({N},)")
+        ep.bias = <const float *>cnp.PyArray_DATA(bb)
+    cdef const float *pa = <const float *>cnp.PyArray_DATA(a)
+    cdef const float *pb = <const float *>cnp.PyArray_DATA(b)
+    cdef float *pc = <float *>cnp.PyArray_DATA(c)
+    cdef int64_t lda = a.shape[1], ldb = b.shape[1]
+    with nogil:
+        if reference:
+            dn_sgemm_ref(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N, &ep)
+        else:
+            dn_sgemm(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N, &ep, nthreads)
+    return c
+
+
+ISA_NAMES = {DN_ISA_GENERIC: "generic", DN_ISA_AVX2: "avx2", DN_ISA_AVX512: "avx512"}
+
+
+def cpu_detect():
+    return ISA_NAMES[dn_cpu_detect()]
+
+
+def cpu_isa():
+    return ISA_NAMES[dn_cpu_isa()]
+
+
+def set_cpu_isa(str name):
+    """Use at most this instruction set ('generic', 'avx2', 'avx512');
+    returns the one in force."""
+    inv = {v: k for k, v in ISA_NAMES.items()}
+    if name not in inv:
+        raise ValueError(f"unknown instruction set '{name}'; use one of {list(inv)}")
+    return ISA_NAMES[dn_cpu_set_isa(<dn_isa>inv[name])]
+
+
+def max_threads():
+    return dn_max_threads()
+
+
+def have_openmp():
+    return bool(dn_have_openmp())
+
+
+def set_reference_mode(bint on):
+    """Run the reference kernels instead of the fast ones; returns the
+    previous setting."""
+    return bool(dn_set_reference_mode(on))
+
+
+def philox4x32(ctr, uint64_t key):
+    cdef uint32_t c[4]
+    cdef uint32_t o[4]
+    for i in range(4):
+        c[i] = int(ctr[i])
+    dn_philox4x32(c, key, o)
+    return [o[0], o[1], o[2], o[3]]
+
+
+def rng_u32(uint64_t seed, uint64_t stream, uint64_t offset, int64_t n):
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] v = out
+    if n:
+        dn_rng_fill_u32(seed, stream, offset, &v[0], n)
+    return out
+
+
+def rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, int64_t n):
+    out = np.empty(n, dtype=np.float32)
+    cdef float[::1] v = out
+    if n:
+        dn_rng_uniform(seed, stream, offset, &v[0], n)
+    return out
+
+
+def rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, int64_t n):
+    out = np.empty(n, dtype=np.float32)
+    cdef float[::1] v = out
+    if n:
+        dn_rng_normal(seed, stream, offset, &v[0], n)
+    return out
+
+
+def rng_permutation(uint64_t seed, uint64_t stream, int64_t n):
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] v = out
+    if n:
+        dn_rng_permutation(seed, stream, <int64_t *>&v[0], n)
+    return out
+
+
+def init_fill(shape, str init, float scale=1.0, int64_t fan_in=1, int64_t fan_out=1,
+              uint64_t seed=0, uint64_t stream=0):
+    cdef dn_init kind
+    check(dn_init_from_name(init.encode(), &kind))
+    out = np.empty(shape, dtype=np.float32)
+    cdef float[::1] v = out.reshape(-1)
+    cdef int64_t n = out.size
+    if n:
+        check(dn_init_fill(&v[0], n, kind, scale, fan_in, fan_out, seed, stream))
+    return out
+
+
+def optim_step(str name, params, grads, states, int64_t t, int64_t batch=1, decay=None,
+               constrain=None, int nthreads=1, **settings):
+    """One optimiser step on lists of float32 arrays (updated in place);
+    states is a list of lists of state arrays. Returns the regularisation
+    loss."""
+    cdef dn_optim_config c = make_optim(name, settings)
+    cdef int n = len(params)
+    cdef dn_param_view *views = <dn_param_view *>malloc(max(n, 1) * sizeof(dn_param_view))
+    cdef cnp.ndarray p, g, s
+    cdef double reg = 0
+    cdef dn_status st
+    try:
+        for i in range(n):
+            p = params[i]
+            g = grads[i]
+            for arr in (p, g):
+                if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+                    raise ValueError("params and grads must be C-contiguous float32 arrays")
+            if g.shape[0] != p.shape[0] or g.size != p.size:
+                raise ValueError("each gradient must have the shape of its parameter")
+            views[i].value = <float *>cnp.PyArray_DATA(p)
+            views[i].grad_in = <const float *>cnp.PyArray_DATA(g)
+            views[i].state[0] = NULL
+            views[i].state[1] = NULL
+            for j in range(dn_optim_state_slots(c.kind)):
+                s = states[i][j]
+                views[i].state[j] = <float *>cnp.PyArray_DATA(s)
+            views[i].size = p.size
+            views[i].cols = p.shape[p.ndim - 1] if p.ndim else 1
+            views[i].decay = 1 if decay is None else int(decay[i])
+            views[i].constrain = 1 if constrain is None else int(constrain[i])
+        with nogil:
+            st = dn_optim_step(&c, views, n, t, batch, nthreads, &reg)
+        check(st)
+    finally:
+        free(views)
+    return reg
+
+
+def optim_state_slots(str name):
+    cdef dn_optim_kind kind
+    check(dn_optim_from_name(name.encode(), &kind))
+    return dn_optim_state_slots(kind)

@@ -1,0 +1,48 @@
+"""Input checks shared by the nn API and the estimators: every array is
+converted once to C-contiguous float32 and checked for shape and finite
+values, with messages that say what was expected."""
+
+import numpy as np
+
+
+def as_float32(X, name="X", shape=None, allow_nan=False):
+    """Return X as a C-contiguous float32 array of shape (n_samples,) + shape.
+
+    Accepts lists, float64, integer, Fortran-ordered and read-only arrays.
+    Raises ValueError for a wrong number of dimensions, a wrong per-sample
+    shape, an empty batch when one is not allowed, or NaN/inf values.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        raise TypeError(f"{name} has dtype object; pass numbers")
+    try:
+        arr = np.asarray(X)
+    except Exception as e:  # ragged lists and the like
+        raise ValueError(f"{name} could not be turned into an array: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (got dtype {arr.dtype})")
+    if shape is not None:
+        shape = tuple(int(d) for d in shape)
+        want = "(n_samples" + "".join(f", {d}" for d in shape) + ")"
+        if arr.ndim != len(shape) + 1:
+            raise ValueError(f"{name} must have {len(shape) + 1} dimensions, shape {want}; "
+                             f"got {arr.ndim} dimensions with shape {arr.shape}")
+        if tuple(arr.shape[1:]) != shape:
+            raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not allow_nan and arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return arr
+
+
+def seed_from(random_state):
+    """A 64-bit seed for the core from None, an int or a RandomState."""
+    from sklearn.utils import check_random_state
+
+    if random_state is None:
+        return int(np.random.randint(0, 2**31 - 1))
+    if isinstance(random_state, (int, np.integer)):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return int(random_state)
+    rs = check_random_state(random_state)
+    return int(rs.randint(0, 2**31 - 1))

@@ -1,0 +1,21 @@
+"""dagnet.nn: layers and models in Keras' familiar shape, running on the C
+core.
+
+>>> import numpy as np
+>>> from dagnet.nn import Sequential, Dense, Dropout
+>>> model = Sequential([Dense(32, activation="relu"), Dropout(0.1), Dense(1)])
+>>> model = model.build(input_shape=(4,), random_state=0)
+>>> model.forward(np.ones((5, 4))).shape
+(5, 1)
+"""
+
+from dagnet.nn.layers import (Activation, Add, BatchNorm, Concat, Dense, Dropout, Flatten,
+                              Input, Layer, LayerNorm, Multiply, Node, Reshape, Subtract)
+from dagnet.nn.model import LOSSES, OPTIMIZERS, Model, Sequential
+
+INITIALIZERS = ("zeros", "constant", "uniform", "normal", "lecun_uniform", "lecun_normal",
+                "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "sklearn")
+
+__all__ = ["Activation", "Add", "BatchNorm", "Concat", "Dense", "Dropout", "Flatten", "Input",
+           "Layer", "LayerNorm", "Model", "Multiply", "Node", "Reshape", "Sequential",
+           "Subtract", "LOSSES", "OPTIMIZERS", "INITIALIZERS"]

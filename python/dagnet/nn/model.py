@@ -1,0 +1,342 @@
+"""Models: ``Sequential`` and the functional ``Model(inputs, outputs)``.
+
+A model is built once (``build``), which emits its layers into the C core's
+graph, infers every shape and initialises the parameters from
+``random_state``. ``forward`` and ``backward`` run the graph for users and
+tests; ``compile`` + ``fit`` train it, one C call per epoch.
+"""
+
+import time
+
+import numpy as np
+
+from dagnet import _core
+from dagnet._validation import as_float32, seed_from
+from dagnet.nn.layers import InputLayer, Node, Input, Layer
+
+LOSSES = {
+    "squared_error": "squared_error", "mse": "squared_error",
+    "binary_cross_entropy": "binary_cross_entropy", "bce": "binary_cross_entropy",
+    "softmax_cross_entropy": "softmax_cross_entropy",
+    "categorical_cross_entropy": "softmax_cross_entropy",
+    "poisson": "poisson",
+}
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _topological_layers(outputs):
+    """Nodes reachable from outputs, each after its inputs (iterative DFS)."""
+    order, state = [], {}
+    for root in outputs:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            key = id(node)
+            if expanded:
+                if state.get(key) != 2:
+                    state[key] = 2
+                    order.append(node)
+                continue
+            if state.get(key) == 2:
+                continue
+            if state.get(key) == 1:
+                raise ValueError(f"the layers form a cycle at {node.layer.name}")
+            state[key] = 1
+            stack.append((node, True))
+            for parent in reversed(node.inputs):
+                if state.get(id(parent)) != 2:
+                    stack.append((parent, False))
+    return order
+
+
+class Model:
+    """A network given by its input and output nodes (the functional builder).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet.nn import Input, Dense, Add, Model
+    >>> x = Input((4,))
+    >>> h = Dense(8, activation="relu")(x)
+    >>> y = Dense(2)(Add()([h, Dense(8)(x)]))
+    >>> model = Model(x, y).build(random_state=0)
+    >>> model.forward(np.ones((3, 4))).shape
+    (3, 2)
+    """
+
+    def __init__(self, inputs, outputs, name=None):
+        self.inputs = _as_list(inputs)
+        self.outputs = _as_list(outputs)
+        for x in self.inputs:
+            if not (isinstance(x, Node) and isinstance(x.layer, InputLayer)):
+                raise TypeError("Model inputs must come from dagnet.nn.Input")
+        for y in self.outputs:
+            if not isinstance(y, Node):
+                raise TypeError("Model outputs must be nodes returned by layers")
+        self.name = name
+        self.n_threads = None
+        self._graph = None
+        self._loss = None
+        self._optimizer = None
+        self._train_graph = None
+        self._target_shape = None
+        self._seed = None
+        self.history_ = []
+
+    # --- building -----------------------------------------------------------
+
+    def _emit(self, loss=None, target_shape=None):
+        g = _core.Graph()
+        ids = {}
+        for x in self.inputs:
+            ids[id(x)] = g.add_input(x.layer.shape)
+            g.set_name(ids[id(x)], x.layer.name)
+        for node in _topological_layers(self.outputs):
+            if id(node) in ids:
+                continue
+            if isinstance(node.layer, InputLayer):
+                raise ValueError(f"{node.layer.name} is used by the outputs but is not one of "
+                                 f"the model's inputs")
+            ids[id(node)] = node.layer.emit(g, [ids[id(p)] for p in node.inputs])
+        out_ids = [ids[id(y)] for y in self.outputs]
+        g.set_outputs(out_ids)
+        if loss is not None:
+            if len(out_ids) != 1:
+                raise ValueError("training needs a model with one output")
+            t = g.add_input(target_shape)
+            g.set_name(t, "target")
+            w = g.add_input((1,))
+            g.set_name(w, "sample_weight")
+            lid = g.add_node("loss", [out_ids[0], t, w], loss=loss)
+            g.set_name(lid, "loss")
+        g.compile(self._seed)
+        return g
+
+    def build(self, input_shape=None, random_state=None):
+        """Compile the graph: order, shapes (a mismatch raises ValueError naming
+        both layers) and parameters initialised from ``random_state``.
+        Returns self."""
+        self._seed = seed_from(random_state)
+        self._graph = self._emit()
+        self._train_graph = None
+        return self
+
+    def _require_built(self):
+        if self._graph is None:
+            raise RuntimeError("call build() (or fit()) before using the model")
+
+    @property
+    def graph(self):
+        """The core graph used by forward, backward and predict."""
+        self._require_built()
+        return self._graph
+
+    def _nthreads(self):
+        return 0 if self.n_threads is None else int(self.n_threads)
+
+    # --- running ------------------------------------------------------------
+
+    def _convert_inputs(self, X):
+        xs = _as_list(X) if len(self.inputs) > 1 else [X]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"the model has {len(self.inputs)} inputs, got {len(xs)} arrays")
+        conv = [as_float32(x, name=f"X[{i}]" if len(xs) > 1 else "X", shape=inp.layer.shape)
+                for i, (x, inp) in enumerate(zip(xs, self.inputs))]
+        n = {a.shape[0] for a in conv}
+        if len(n) > 1:
+            raise ValueError(f"inputs have different numbers of samples: {sorted(n)}")
+        return conv
+
+    def _pad_inputs(self, g, conv):
+        return conv + [None] * (g.n_inputs - len(conv))
+
+    def forward(self, X, training=False):
+        """Outputs for X (an array, or a list for several inputs); a backward
+        may follow. ``training`` turns on dropout and batch statistics."""
+        self._require_built()
+        conv = self._convert_inputs(X)
+        outs = self._graph.forward(self._pad_inputs(self._graph, conv), training=training,
+                                   grad=True, nthreads=self._nthreads())
+        return outs[0] if len(outs) == 1 else outs
+
+    def backward(self, grad_output):
+        """Gradients with respect to the inputs of the last forward, given the
+        gradient of the output(s); parameter gradients go to gradients()."""
+        self._require_built()
+        gs = _as_list(grad_output) if len(self.outputs) > 1 else [grad_output]
+        gs = [np.ascontiguousarray(g_, dtype=np.float32) for g_ in gs]
+        grads = self._graph.backward(gs, nthreads=self._nthreads())[:len(self.inputs)]
+        return grads[0] if len(grads) == 1 else grads
+
+    def predict(self, X, batch_size=1024):
+        """Outputs for X in inference mode, computed in chunks."""
+        self._require_built()
+        conv = self._convert_inputs(X)
+        ins = self._pad_inputs(self._graph, conv)
+        outs = [self._graph.predict(ins, k, chunk=batch_size, nthreads=self._nthreads())
+                for k in range(len(self.outputs))]
+        return outs[0] if len(outs) == 1 else outs
+
+    def parameters(self):
+        """Dict of parameter name to a writable array in the core's memory;
+        writes are seen by the next forward."""
+        self._require_built()
+        return {name: value for name, _, value, _, _ in self._graph.params()}
+
+    def gradients(self):
+        """Dict of trainable parameter name to its gradient from the last
+        backward."""
+        self._require_built()
+        return {name: grad for name, _, _, grad, trainable in self._graph.params() if trainable}
+
+    # --- training -----------------------------------------------------------
+
+    def compile(self, loss, optimizer="adam", learning_rate=0.001, **settings):
+        """Choose the loss and the optimiser for fit(). ``loss``:
+        'squared_error', 'binary_cross_entropy' (from logits),
+        'softmax_cross_entropy' (from logits) or 'poisson' (log link);
+        ``optimizer``: one of OPTIMIZERS; settings: momentum, beta1, beta2,
+        eps, rho, weight_decay, l2, l1, max_norm, clip_norm."""
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; use one of {sorted(LOSSES)}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; use one of {list(OPTIMIZERS)}")
+        self._loss = LOSSES[loss]
+        self._optimizer = (optimizer, dict(settings, lr=learning_rate))
+        self._train_graph = None
+        return self
+
+    def _training_graph(self, target_shape):
+        if self._train_graph is not None and self._target_shape == target_shape:
+            return self._train_graph
+        old = self._graph
+        g = self._emit(self._loss, target_shape)
+        if old is not None:
+            current = {name: value for name, _, value, _, _ in old.params()}
+            for name, _, value, _, _ in g.params():
+                value[...] = current[name]
+        name, settings = self._optimizer
+        g.set_optimizer(name, **settings)
+        self._graph = self._train_graph = g
+        self._target_shape = target_shape
+        return g
+
+    def _format_target(self, y, n):
+        shape, _ = self._graph.node_shape(self._graph.output_node(0))
+        y = np.asarray(y)
+        if y.shape[:1] != (n,):
+            raise ValueError(f"y has {y.shape[0] if y.ndim else 0} samples, X has {n}")
+        if self._loss == "softmax_cross_entropy" and y.ndim == 1:
+            classes = shape[-1] if shape else 1
+            if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+                raise ValueError("class labels for softmax_cross_entropy must be integers")
+            if y.size and (y.min() < 0 or y.max() >= classes):
+                raise ValueError(f"class labels must be in [0, {classes}), got {y.min()}..{y.max()}")
+            return as_float32(y.reshape(-1, 1), "y"), (1,)
+        if y.ndim == 1 and shape == (1,):
+            y = y.reshape(-1, 1)
+        return as_float32(y, "y", shape=shape), tuple(shape)
+
+    def train_epoch(self, X, y, batch_size=32, shuffle=True, sample_weight=None):
+        """One epoch (one call into the core); returns its mean loss."""
+        if self._loss is None:
+            raise RuntimeError("call compile(loss, optimizer) before training")
+        if self._graph is None:
+            raise RuntimeError("call build() before training")
+        conv = self._convert_inputs(X)
+        n = conv[0].shape[0]
+        yt, tshape = self._format_target(y, n)
+        w = None
+        if sample_weight is not None:
+            w = as_float32(np.asarray(sample_weight).reshape(-1, 1), "sample_weight", shape=(1,))
+            if w.shape[0] != n:
+                raise ValueError(f"sample_weight has {w.shape[0]} entries, X has {n} samples")
+        g = self._training_graph(tshape)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        return g.train_epoch(conv + [yt, w], int(batch_size), shuffle=shuffle,
+                             nthreads=self._nthreads())
+
+    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
+            verbose=False):
+        """Train for ``epochs`` epochs; the loss of each is appended to
+        ``history_``. Returns self."""
+        if self._graph is None:
+            self.build()
+        for epoch in range(int(epochs)):
+            t0 = time.perf_counter()
+            loss = self.train_epoch(X, y, batch_size, shuffle, sample_weight)
+            self.history_.append(loss)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs}: loss {loss:.6f} "
+                      f"({time.perf_counter() - t0:.2f} s)")
+        return self
+
+    def summary(self):
+        """A text table of the core nodes with their shapes."""
+        self._require_built()
+        g = self._graph
+        lines = []
+        params = {}
+        for name, node, value, _, _ in g.params():
+            params[node] = params.get(node, 0) + value.size
+        for v in g.order():
+            shape, batched = g.node_shape(v)
+            lines.append(f"{v:4d}  {str(('n',) + shape if batched else shape):24s} "
+                         f"{params.get(v, 0):10d}")
+        return "\n".join(lines)
+
+
+class Sequential(Model):
+    """A stack of layers, each reading the previous one's output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet.nn import Sequential, Dense
+    >>> model = Sequential([Dense(16, activation="relu"), Dense(3)])
+    >>> model.build(input_shape=(5,), random_state=0).forward(np.zeros((2, 5))).shape
+    (2, 3)
+    """
+
+    def __init__(self, layers=(), name=None):
+        self.layers = list(layers)
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
+        self.name = name
+        self.n_threads = None
+        self._graph = None
+        self._loss = None
+        self._optimizer = None
+        self._train_graph = None
+        self._target_shape = None
+        self._seed = None
+        self.history_ = []
+        self.inputs = self.outputs = None
+
+    def add(self, layer):
+        if self._graph is not None:
+            raise RuntimeError("layers cannot be added after build()")
+        self.layers.append(layer)
+        return self
+
+    def build(self, input_shape=None, random_state=None):
+        if input_shape is None:
+            raise ValueError("Sequential.build needs input_shape, the shape of one sample "
+                             "(without the batch dimension), e.g. (784,)")
+        if isinstance(input_shape, int):
+            input_shape = (input_shape,)
+        if not self.layers:
+            raise ValueError("a Sequential model needs at least one layer")
+        x = Input(input_shape)
+        h = x
+        for layer in self.layers:
+            h = layer(h)
+        self.inputs, self.outputs = [x], [h]
+        return super().build(random_state=random_state)

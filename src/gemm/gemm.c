@@ -1,0 +1,426 @@
+/* Single-precision GEMM: C = act(alpha op(A) op(B) + beta C + bias).
+ *
+ * Three paths, chosen by shape:
+ *   - K == 0 or alpha == 0: C = act(beta C + bias), A and B not read.
+ *   - M, N or K of 1: plain loops over rows of C (gemm_simple), no packing.
+ *   - everything else: the packed, cache-blocked GEMM (gemm_blocked) in the
+ *     manner of BLIS. C is cut into one rectangle per thread; in each,
+ *       for jc over columns, nc at a time:
+ *         for pc over K, kc at a time:      pack op(B)[pc, jc] into NR slivers
+ *           for ic over rows, MR at a time:  pack op(A)[ic, pc] (one sliver)
+ *             for jr over the B slivers:     MR x NR micro-kernel
+ *     The A sliver (MR x kc) stays in L1 and the B block (kc x nc) in L2. The
+ *     micro-kernel applies beta on the first kc block and bias + activation
+ *     on the last, while the tile is in registers. The transpositions are
+ *     absorbed by the packing routines.
+ * K is never split across threads and the kc blocks depend only on K, so
+ * each element of C is summed in the same order for any thread count.
+ */
+#include <stdatomic.h>
+#include "gemm/gemm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Block sizes per ISA (see dn_gemm_kernel). */
+static const dn_gemm_kernel kernel_generic = {
+    DN_GEMM_GENERIC_MR, DN_GEMM_GENERIC_NR, 256, 256,
+    dn_gemm_sliver_generic, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic};
+#ifdef DAGNET_X86
+static const dn_gemm_kernel kernel_avx2 = {
+    DN_GEMM_AVX2_MR, DN_GEMM_AVX2_NR, 256, 512,
+    dn_gemm_sliver_avx2, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2};
+#ifndef TUNE_KC
+#define TUNE_KC 512
+#define TUNE_NC 512
+#endif
+static const dn_gemm_kernel kernel_avx512 = {
+    DN_GEMM_AVX512_MR, DN_GEMM_AVX512_NR, TUNE_KC, TUNE_NC,
+    dn_gemm_sliver_avx512, dn_gemm_pack_a_avx512, dn_gemm_pack_b_avx512};
+#endif
+
+/* Per-thread packing space, large enough for every kernel above: a B block
+ * of KC x NC and an A sliver of MR x KC (floats). */
+#define WS_KC 768
+#define WS_NC 1024
+#define WS_MR 12
+#define WS_FLOATS ((int64_t)WS_KC * WS_NC + (int64_t)WS_MR * WS_KC + 64)
+
+/* Below this many multiply-adds a call runs on one thread; above, each
+ * thread gets at least this many. */
+#ifndef MIN_FMA_PER_THREAD
+#define MIN_FMA_PER_THREAD (1 << 17)
+#endif
+/* op(B) = B is read in place, not packed, when a thread's part of C has at
+ * most this many rows. */
+#define DIRECT_B_MAX_ROWS 256
+
+typedef struct gemm_args {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    int64_t lda, ldb;
+    float *C;
+    int64_t ldc;
+    const float *bias;
+    dn_act act;
+    float act_alpha;
+} gemm_args;
+
+/* --- the reference ------------------------------------------------------- */
+
+/* C (M x N, ldc) = act(alpha op(A) op(B) + beta C + bias); op(A) M x K,
+ * op(B) K x N. */
+void dn_sgemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B,
+                  int64_t ldb, float beta, float *C, int64_t ldc,
+                  const dn_gemm_epilogue *ep)
+{
+    if (M <= 0 || N <= 0) return;
+    for (int64_t i = 0; i < M; i++) {
+        float *ci = C + i * ldc;
+        for (int64_t j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < K; p++) {
+                const float a = trans_a ? A[p * lda + i] : A[i * lda + p];
+                const float b = trans_b ? B[j * ldb + p] : B[p * ldb + j];
+                s += a * b;
+            }
+            float x = alpha * s;
+            if (beta != 0.0f) x += beta * ci[j];
+            if (ep && ep->bias) x += ep->bias[j];
+            ci[j] = x;
+        }
+        if (ep && ep->act != DN_ACT_IDENTITY) dn_act_forward(ep->act, ep->act_alpha, ci, ci, N);
+    }
+}
+
+/* --- finishing rows of C outside the micro-kernels ------------------------ */
+
+/* c (n) = act(alpha acc + beta c + bias); acc may be NULL (zero). */
+static void finish_row(const gemm_args *g, float *c, const float *acc,
+                       const float *bias, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        float x = acc ? g->alpha * acc[j] : 0.0f;
+        if (g->beta != 0.0f) x += g->beta * c[j];
+        if (bias) x += bias[j];
+        c[j] = x;
+    }
+    if (g->act != DN_ACT_IDENTITY) dn_act_forward(g->act, g->act_alpha, c, c, n);
+}
+
+/* K == 0 or alpha == 0: C = act(beta C + bias) without reading A and B. */
+static void gemm_scale(const gemm_args *g)
+{
+    for (int64_t i = 0; i < g->M; i++) finish_row(g, g->C + i * g->ldc, NULL, g->bias, g->N);
+}
+
+/* --- the simple path: plain loops for M, N or K of 1 -------------------- */
+
+#define ROW_CHUNK 256
+
+/* acc (n) += a * b (n) */
+DN_TARGET_CLONES
+static void axpy(float *acc, float a, const float *b, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) acc[j] += a * b[j];
+}
+
+/* sum over p < n of x[p incx] y[p incy], in 16 interleaved partial sums
+ * added in a fixed order */
+DN_TARGET_CLONES
+static float dot(const float *x, int64_t incx, const float *y, int64_t incy, int64_t n)
+{
+    float part[16] = {0};
+    int64_t p = 0;
+    if (incx == 1 && incy == 1) {
+        for (; p + 16 <= n; p += 16)
+            for (int l = 0; l < 16; l++) part[l] += x[p + l] * y[p + l];
+    }
+    for (; p < n; p++) part[p & 15] += x[p * incx] * y[p * incy];
+    float s = 0.0f;
+    for (int l = 0; l < 16; l++) s += part[l];
+    return s;
+}
+
+/* Rows [i0, i1) of C: by rows of op(B) when they are contiguous and wide,
+ * else by dot products. op(A)[i, p] = A[i a_row + p a_k], op(B)[p, j] =
+ * B[p b_k + j b_col]. */
+static void gemm_simple_rows(const gemm_args *g, int64_t i0, int64_t i1)
+{
+    const int64_t a_row = g->ta ? 1 : g->lda, a_k = g->ta ? g->lda : 1;
+    const int64_t b_k = g->tb ? 1 : g->ldb, b_col = g->tb ? g->ldb : 1;
+    const int by_rows = b_col == 1 && g->N >= 16;
+    float acc[ROW_CHUNK];
+    for (int64_t i = i0; i < i1; i++) {
+        const float *ai = g->A + i * a_row;
+        float *ci = g->C + i * g->ldc;
+        for (int64_t j0 = 0; j0 < g->N; j0 += ROW_CHUNK) {
+            const int64_t n = DN_MIN((int64_t)ROW_CHUNK, g->N - j0);
+            if (by_rows) {
+                memset(acc, 0, (size_t)n * sizeof(float));
+                for (int64_t p = 0; p < g->K; p++) axpy(acc, ai[p * a_k], g->B + p * b_k + j0, n);
+            } else {
+                for (int64_t j = 0; j < n; j++)
+                    acc[j] = dot(ai, a_k, g->B + (j0 + j) * b_col, b_k, g->K);
+            }
+            finish_row(g, ci + j0, acc, g->bias ? g->bias + j0 : NULL, n);
+        }
+    }
+}
+
+/* M, N or K of 1. Rows are independent, so threads take
+ * rows (or, for one row, column ranges) without changing any sum. */
+static void gemm_simple(const gemm_args *g, int nt)
+{
+    if (nt <= 1) {
+        gemm_simple_rows(g, 0, g->M);
+        return;
+    }
+    if (g->M == 1) {
+        const int64_t chunks = (g->N + ROW_CHUNK - 1) / ROW_CHUNK;
+        #pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            gemm_args s = *g;
+            const int64_t j0 = ch * ROW_CHUNK;
+            s.N = DN_MIN((int64_t)ROW_CHUNK, g->N - j0);
+            s.B = g->tb ? g->B + j0 * g->ldb : g->B + j0;
+            s.C = g->C + j0;
+            s.bias = g->bias ? g->bias + j0 : NULL;
+            gemm_simple_rows(&s, 0, 1);
+        }
+        return;
+    }
+    const int64_t rows_per = (g->M + nt - 1) / nt;
+    #pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        const int64_t i0 = t * rows_per, i1 = DN_MIN(g->M, i0 + rows_per);
+        if (i0 < i1) gemm_simple_rows(g, i0, i1);
+    }
+}
+
+/* --- per-thread packing space --------------------------------------------- */
+
+/* A pool of workspaces, each owned by one thread while a call runs and kept
+ * for the life of the process: no allocation per call after the first. */
+#define POOL_SLOTS 256
+static _Atomic int slot_busy[POOL_SLOTS];
+static float *slot_mem[POOL_SLOTS];
+
+static int ws_acquire(int hint, float **mem)
+{
+    for (int k = 0; k < POOL_SLOTS; k++) {
+        const int s = (hint + k) % POOL_SLOTS;
+        if (atomic_load_explicit(&slot_busy[s], memory_order_relaxed)) continue;
+        if (atomic_exchange_explicit(&slot_busy[s], 1, memory_order_acquire)) continue;
+        if (!slot_mem[s]) slot_mem[s] = dn_alloc((size_t)WS_FLOATS * sizeof(float));
+        if (!slot_mem[s]) {
+            atomic_store_explicit(&slot_busy[s], 0, memory_order_release);
+            return -1;
+        }
+        *mem = slot_mem[s];
+        return s;
+    }
+    return -1;
+}
+
+static void ws_release(int s)
+{
+    atomic_store_explicit(&slot_busy[s], 0, memory_order_release);
+}
+
+/* --- the blocked path ------------------------------------------------------ */
+
+/* C[i0..i1, j0..j1) with the packed kernel; ws holds the packing space.
+ * When direct_b, full slivers of op(B) = B are read in place and only the
+ * ragged last sliver of each block is packed. */
+static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
+                       int64_t i1, int64_t j0, int64_t j1, int direct_b, float *ws)
+{
+    const int64_t K = g->K, nr = kn->nr;
+    /* kc blocks of (nearly) equal depth: a function of K alone */
+    const int64_t kblocks = (K + kn->kc - 1) / kn->kc;
+    const int64_t kcb = (K + kblocks - 1) / kblocks;
+    /* nc blocks of (nearly) equal width in whole slivers */
+    const int64_t n = j1 - j0, nblocks = (n + kn->nc - 1) / kn->nc;
+    const int64_t ncb = ((n + nblocks - 1) / nblocks + nr - 1) / nr * nr;
+    float *bp = ws, *ap = ws + (int64_t)WS_KC * WS_NC;
+    dn_gemm_tile t, edge;
+    t.alpha = g->alpha;
+    t.beta = g->beta;
+    t.act = g->act;
+    t.act_alpha = g->act_alpha;
+    for (int64_t jc = j0; jc < j1; jc += ncb) {
+        const int64_t nc = DN_MIN(ncb, j1 - jc);
+        const int64_t nfull = direct_b ? nc / nr * nr : 0; /* read in place */
+        t.bias = g->bias ? g->bias + jc : NULL;
+        for (int64_t pc = 0; pc < K; pc += kcb) {
+            const int64_t kc = DN_MIN(kcb, K - pc);
+            if (nc > nfull) kn->pack_b(g->tb, g->B, g->ldb, pc, kc, jc + nfull, nc - nfull, bp);
+            t.first = pc == 0;
+            t.last = pc + kc == K;
+            edge = t;
+            edge.bias = g->bias ? g->bias + jc + nfull : NULL;
+            for (int64_t ic = i0; ic < i1; ic += kn->mr) {
+                const int m = (int)DN_MIN((int64_t)kn->mr, i1 - ic);
+                float *c = g->C + ic * g->ldc + jc;
+                kn->pack_a(g->ta, g->A, g->lda, ic, m, pc, kc, ap);
+                if (nfull > 0)
+                    kn->sliver(m, nfull, kc, ap, g->B + pc * g->ldb + jc, g->ldb, nr, c, g->ldc, &t);
+                if (nc > nfull)
+                    kn->sliver(m, nc - nfull, kc, ap, bp, nr, kc * nr, c + nfull, g->ldc, &edge);
+            }
+        }
+    }
+}
+
+/* The same rectangle by the reference loops (when no workspace could be had). */
+static void gemm_block_ref(const gemm_args *g, int64_t i0, int64_t i1,
+                           int64_t j0, int64_t j1)
+{
+    const dn_gemm_epilogue ep = {g->bias ? g->bias + j0 : NULL, g->act, g->act_alpha};
+    const float *a = g->ta ? g->A + i0 : g->A + i0 * g->lda;
+    const float *b = g->tb ? g->B + j0 * g->ldb : g->B + j0;
+    dn_sgemm_ref(g->ta, g->tb, i1 - i0, j1 - j0, g->K, g->alpha, a, g->lda, b,
+                 g->ldb, g->beta, g->C + i0 * g->ldc + j0, g->ldc, &ep);
+}
+
+/* Split C into pm x pn rectangles for nt threads (pm pn == nt): the split
+ * with the least work for the busiest thread, counting the tiles it computes
+ * and the elements it packs. */
+static void choose_split(const dn_gemm_kernel *kn, const gemm_args *g, int nt,
+                         int *pm_out, int *pn_out)
+{
+    const int64_t tm = (g->M + kn->mr - 1) / kn->mr, tn = (g->N + kn->nr - 1) / kn->nr;
+    double best = -1.0;
+    for (int pn = nt; pn >= 1; pn--) {
+        if (nt % pn) continue;
+        const int pm = nt / pn;
+        const double rows = (double)((tm + pm - 1) / pm * kn->mr);
+        const double cols = (double)((tn + pn - 1) / pn * kn->nr);
+        const double jblocks = (double)(((int64_t)cols + kn->nc - 1) / kn->nc);
+        const double fma = rows * cols * (double)g->K;
+        const double packed = (cols + rows * jblocks) * (double)g->K;
+        const double cost = fma + 8.0 * packed;
+        if (best < 0 || cost < best) {
+            best = cost;
+            *pm_out = pm;
+            *pn_out = pn;
+        }
+    }
+}
+
+/* How C is cut for the threads of one call. */
+typedef struct gemm_plan {
+    const dn_gemm_kernel *kn;
+    const gemm_args *g;
+    int64_t tm, tn; /* tiles of MR rows and NR columns */
+    int pm, pn;     /* row and column parts */
+    int direct_b;   /* read full slivers of B in place */
+} gemm_plan;
+
+/* The parts r = tid, tid + team, ... of C (rectangle r: row part r / pn,
+ * column part r % pn, cut along whole tiles). */
+static void gemm_parts(const gemm_plan *pl, int tid, int team)
+{
+    const dn_gemm_kernel *kn = pl->kn;
+    const gemm_args *g = pl->g;
+    float *ws = NULL;
+    const int slot = ws_acquire(tid, &ws);
+    for (int r = tid; r < pl->pm * pl->pn; r += team) {
+        const int rm = r / pl->pn, rn = r % pl->pn;
+        const int64_t i0 = DN_MIN(g->M, pl->tm * rm / pl->pm * kn->mr);
+        const int64_t i1 = DN_MIN(g->M, pl->tm * (rm + 1) / pl->pm * kn->mr);
+        const int64_t j0 = DN_MIN(g->N, pl->tn * rn / pl->pn * kn->nr);
+        const int64_t j1 = DN_MIN(g->N, pl->tn * (rn + 1) / pl->pn * kn->nr);
+        if (i0 >= i1 || j0 >= j1) continue;
+        if (slot >= 0)
+            gemm_block(kn, g, i0, i1, j0, j1, pl->direct_b, ws);
+        else
+            gemm_block_ref(g, i0, i1, j0, j1);
+    }
+    if (slot >= 0) ws_release(slot);
+}
+
+static void gemm_blocked(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
+{
+    gemm_plan pl;
+    pl.kn = kn;
+    pl.g = g;
+    pl.tm = (g->M + kn->mr - 1) / kn->mr;
+    pl.tn = (g->N + kn->nr - 1) / kn->nr;
+    if (nt > pl.tm * pl.tn) nt = (int)(pl.tm * pl.tn);
+    pl.pm = pl.pn = 1;
+    if (nt > 1) choose_split(kn, g, nt, &pl.pm, &pl.pn);
+    /* B is read in place when it is row-major and each block of it meets
+     * few A slivers, so packing it would not pay */
+    pl.direct_b = !g->tb && (g->M + pl.pm - 1) / pl.pm <= DIRECT_B_MAX_ROWS;
+    const int parts = pl.pm * pl.pn;
+    if (parts == 1) {
+        gemm_parts(&pl, 0, 1);
+        return;
+    }
+    #pragma omp parallel num_threads(parts) if(parts > 1)
+    {
+        int tid = 0, team = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        team = omp_get_num_threads();
+#endif
+        gemm_parts(&pl, tid, team);
+    }
+}
+
+static const dn_gemm_kernel *kernel_for(dn_isa isa)
+{
+#ifdef DAGNET_X86
+    if (isa == DN_ISA_AVX512) return &kernel_avx512;
+    if (isa == DN_ISA_AVX2) return &kernel_avx2;
+#else
+    (void)isa;
+#endif
+    return &kernel_generic;
+}
+
+/* C (M x N, ldc) = act(alpha op(A) op(B) + beta C + bias); op(A) M x K,
+ * op(B) K x N. */
+void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *A, int64_t lda, const float *B,
+              int64_t ldb, float beta, float *C, int64_t ldc,
+              const dn_gemm_epilogue *ep, int nthreads)
+{
+    if (M <= 0 || N <= 0) return;
+    gemm_args g;
+    g.ta = trans_a != 0;
+    g.tb = trans_b != 0;
+    g.M = M;
+    g.N = N;
+    g.K = K > 0 ? K : 0;
+    g.alpha = alpha;
+    g.beta = beta;
+    g.A = A;
+    g.B = B;
+    g.lda = lda;
+    g.ldb = ldb;
+    g.C = C;
+    g.ldc = ldc;
+    g.bias = ep ? ep->bias : NULL;
+    g.act = ep ? ep->act : DN_ACT_IDENTITY;
+    g.act_alpha = ep ? ep->act_alpha : 0.0f;
+    if (g.K == 0 || alpha == 0.0f) {
+        gemm_scale(&g);
+        return;
+    }
+    /* threads: only as many as have MIN_FMA_PER_THREAD of work each */
+    int nt = nthreads > 0 ? nthreads : dn_max_threads();
+    const double fma = (double)M * (double)N * (double)g.K;
+    if (fma < (double)nt * MIN_FMA_PER_THREAD) nt = (int)(fma / MIN_FMA_PER_THREAD);
+    if (nt < 1) nt = 1;
+    if (M == 1 || N == 1 || g.K == 1) {
+        gemm_simple(&g, nt);
+        return;
+    }
+    gemm_blocked(kernel_for(dn_cpu_isa()), &g, nt);
+}

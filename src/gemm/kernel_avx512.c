@@ -1,0 +1,220 @@
+/* AVX-512 micro-kernel of the GEMM: a 12 x 32 tile of C in 24 zmm
+ * accumulators; per k step two zmm loads of packed B and twelve broadcasts of
+ * packed A. Compiled with -mavx512f -mavx512dq -mavx512vl -mavx2 -mfma and
+ * called only when dn_cpu_isa() says AVX-512. Edge tiles use instances with
+ * fewer rows (m < 12) or one vector column (n <= 16) and masked loads and
+ * stores of C, so no temporary tile is needed. The packing routines of
+ * this layout are here too: they transpose 16 x 16 blocks in registers. */
+#include "gemm/gemm_internal.h"
+
+#ifdef DAGNET_X86
+#include <immintrin.h>
+
+#define MR DN_GEMM_AVX512_MR
+#define NR DN_GEMM_AVX512_NR
+
+/* C tile (m x n, ldc) from a (kc x MR, packed) and b (kc x NR, packed);
+ * m and nv (1 or 2 vectors of 16 columns) are constants in each instance. */
+static inline __attribute__((always_inline)) void
+tile(const int m, const int nv, int n, int64_t kc, const float *a,
+     const float *b, int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t)
+{
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < m; i++) {
+        acc[i][0] = _mm512_setzero_ps();
+        acc[i][1] = _mm512_setzero_ps();
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        if (nv > 1) _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_loadu_ps(b);
+        const __m512 b1 = nv > 1 ? _mm512_loadu_ps(b + 16) : b0;
+#pragma GCC unroll 12
+        for (int i = 0; i < m; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            if (nv > 1) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += b_row;
+    }
+
+    /* finish the tile: alpha, beta or accumulate, bias, activation */
+    const int rest = n - 16 * (nv - 1);
+    const __mmask16 last_mask = rest >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rest) - 1);
+    const __m512 valpha = _mm512_set1_ps(t->alpha), vbeta = _mm512_set1_ps(t->beta);
+    const int scale = t->alpha != 1.0f, read_c = !t->first || t->beta != 0.0f;
+    const int add_bias = t->last && t->bias != NULL;
+    const int relu = t->last && t->act == DN_ACT_RELU;
+    const int other_act = t->last && t->act != DN_ACT_RELU && t->act != DN_ACT_IDENTITY;
+    __m512 bias[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    if (add_bias) {
+        for (int v = 0; v < nv; v++)
+            bias[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last_mask : 0xffff, t->bias + 16 * v);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int v = 0; v < nv; v++) {
+            const __mmask16 mk = v == nv - 1 ? last_mask : (__mmask16)0xffff;
+            __m512 x = acc[i][v];
+            if (scale) x = _mm512_mul_ps(x, valpha);
+            if (read_c) {
+                const __m512 old = _mm512_maskz_loadu_ps(mk, ci + 16 * v);
+                x = t->first ? _mm512_fmadd_ps(vbeta, old, x) : _mm512_add_ps(old, x);
+            }
+            if (add_bias) x = _mm512_add_ps(x, bias[v]);
+            if (relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(ci + 16 * v, mk, x);
+        }
+        if (other_act) dn_act_forward(t->act, t->act_alpha, ci, ci, n);
+    }
+}
+
+typedef void (*tile_fn)(int n, int64_t kc, const float *a, const float *b,
+                        int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t);
+
+#define TILE_INSTANCES(M)                                                       \
+    static void tile_##M##x1(int n, int64_t kc, const float *a, const float *b, \
+                             int64_t b_row, float *c, int64_t ldc,              \
+                             const dn_gemm_tile *t)                             \
+    { tile(M, 1, n, kc, a, b, b_row, c, ldc, t); }                              \
+    static void tile_##M##x2(int n, int64_t kc, const float *a, const float *b, \
+                             int64_t b_row, float *c, int64_t ldc,              \
+                             const dn_gemm_tile *t)                             \
+    { tile(M, 2, n, kc, a, b, b_row, c, ldc, t); }
+TILE_INSTANCES(1)
+TILE_INSTANCES(2)
+TILE_INSTANCES(3)
+TILE_INSTANCES(4)
+TILE_INSTANCES(5)
+TILE_INSTANCES(6)
+TILE_INSTANCES(7)
+TILE_INSTANCES(8)
+TILE_INSTANCES(9)
+TILE_INSTANCES(10)
+TILE_INSTANCES(11)
+TILE_INSTANCES(12)
+
+/* [m - 1][vectors - 1] */
+static const tile_fn tiles[MR][2] = {
+    {tile_1x1, tile_1x2},   {tile_2x1, tile_2x2},   {tile_3x1, tile_3x2},
+    {tile_4x1, tile_4x2},   {tile_5x1, tile_5x2},   {tile_6x1, tile_6x2},
+    {tile_7x1, tile_7x2},   {tile_8x1, tile_8x2},   {tile_9x1, tile_9x2},
+    {tile_10x1, tile_10x2}, {tile_11x1, tile_11x2}, {tile_12x1, tile_12x2}};
+
+/* C (m x n) from a packed A sliver (m x kc) and B (kc x n): see
+ * dn_gemm_sliver_fn. */
+void dn_gemm_sliver_avx512(int m, int64_t n, int64_t kc, const float *ap,
+                           const float *b, int64_t b_row, int64_t b_next,
+                           float *c, int64_t ldc, const dn_gemm_tile *t)
+{
+    dn_gemm_tile tt = *t;
+    for (int64_t j = 0; j < n; j += NR) {
+        const int nj = (int)DN_MIN((int64_t)NR, n - j);
+        tt.bias = t->bias ? t->bias + j : NULL;
+        tiles[m - 1][nj > 16](nj, kc, ap, b + j / NR * b_next, b_row, c + j, ldc, &tt);
+    }
+}
+
+/* --- packing --------------------------------------------------------------- */
+
+/* r[0..16) rows in, columns out: r[q] lane l = old r[l] lane q. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* r[4 i + e], 128-bit lane L: rows 4 i .. 4 i + 3 of column 4 L + e */
+    for (int e = 0; e < 4; e++) {
+        t[e] = _mm512_shuffle_f32x4(r[e], r[4 + e], 0x88);
+        t[4 + e] = _mm512_shuffle_f32x4(r[e], r[4 + e], 0xdd);
+        t[8 + e] = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0x88);
+        t[12 + e] = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0xdd);
+    }
+    for (int e = 0; e < 4; e++) {
+        r[e] = _mm512_shuffle_f32x4(t[e], t[8 + e], 0x88);
+        r[8 + e] = _mm512_shuffle_f32x4(t[e], t[8 + e], 0xdd);
+        r[4 + e] = _mm512_shuffle_f32x4(t[4 + e], t[12 + e], 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(t[4 + e], t[12 + e], 0xdd);
+    }
+}
+
+static inline __mmask16 first_lanes(int64_t count)
+{
+    return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
+}
+
+/* ap[p * 12 + i] = op(A)[i0 + i, p0 + p] (see dn_gemm_pack_a_fn). */
+void dn_gemm_pack_a_avx512(int ta, const float *A, int64_t lda, int64_t i0,
+                           int m, int64_t p0, int64_t kc, float *ap)
+{
+    const __mmask16 row = (__mmask16)((1u << MR) - 1);
+    if (ta) { /* rows of op(A)^T are contiguous: copy m floats per p */
+        const __mmask16 mm = first_lanes(m);
+        for (int64_t p = 0; p < kc; p++)
+            _mm512_mask_storeu_ps(ap + p * MR, row,
+                                  _mm512_maskz_loadu_ps(mm, A + (p0 + p) * lda + i0));
+        return;
+    }
+    for (int64_t q = 0; q < kc; q += 16) {
+        const __mmask16 mk = first_lanes(kc - q);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < m ? _mm512_maskz_loadu_ps(mk, A + (i0 + i) * lda + p0 + q)
+                         : _mm512_setzero_ps();
+        transpose16(r);
+        const int np = (int)DN_MIN((int64_t)16, kc - q);
+        for (int p = 0; p < np; p++) _mm512_mask_storeu_ps(ap + (q + p) * MR, row, r[p]);
+    }
+}
+
+/* Slivers of 32 columns of op(B), zero-padded (see dn_gemm_pack_b_fn). */
+void dn_gemm_pack_b_avx512(int tb, const float *B, int64_t ldb, int64_t p0,
+                           int64_t kc, int64_t j0, int64_t n, float *bp)
+{
+    if (!tb) { /* rows of op(B) are contiguous: walk them in order */
+        for (int64_t p = 0; p < kc; p++) {
+            const float *src = B + (p0 + p) * ldb + j0;
+            for (int64_t s = 0; s < n; s += NR) {
+                float *dst = bp + s * kc + p * NR;
+                const int64_t w = n - s;
+                _mm512_store_ps(dst, _mm512_maskz_loadu_ps(first_lanes(w), src + s));
+                _mm512_store_ps(dst + 16,
+                                _mm512_maskz_loadu_ps(first_lanes(w > 16 ? w - 16 : 0), src + s + 16));
+            }
+        }
+        return;
+    }
+    /* op(B) = B^T: each sliver is two 16-column halves, 16 rows of B at a time */
+    for (int64_t s = 0; s < n; s += NR) {
+        float *dst = bp + s * kc;
+        for (int half = 0; half < 2; half++) {
+            const int64_t jh = s + 16 * half, w = DN_MIN((int64_t)16, n - jh);
+            for (int64_t q = 0; q < kc; q += 16) {
+                const __mmask16 mk = first_lanes(kc - q);
+                __m512 r[16];
+                for (int j = 0; j < 16; j++)
+                    r[j] = j < w ? _mm512_maskz_loadu_ps(mk, B + (j0 + jh + j) * ldb + p0 + q)
+                                 : _mm512_setzero_ps();
+                transpose16(r);
+                const int np = (int)DN_MIN((int64_t)16, kc - q);
+                for (int p = 0; p < np; p++) _mm512_store_ps(dst + (q + p) * NR + 16 * half, r[p]);
+            }
+        }
+    }
+}
+
+#endif /* DAGNET_X86 */

@@ -1,0 +1,168 @@
+/* Internal structures of the core: nodes, the op table, the context a
+ * kernel sees. Not installed; the public headers are under include/dagnet. */
+#ifndef DAGNET_INTERNAL_H
+#define DAGNET_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include "dagnet/status.h"
+#include "dagnet/tensor.h"
+#include "dagnet/ops.h"
+#include "dagnet/cpu.h"
+#include "dagnet/gemm.h"
+#include "dagnet/rng.h"
+#include "dagnet/optim.h"
+#include "dagnet/init.h"
+#include "dagnet/graph.h"
+
+#define DN_ALIGN 64
+
+/* Compile a hot elementwise loop for AVX-512, AVX2 and baseline x86-64 and
+ * pick the clone at load time (no -march=native in a default build). */
+#if defined(DAGNET_X86) && defined(__GNUC__) && !defined(__clang__)
+#define DN_TARGET_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DN_TARGET_CLONES
+#endif
+#define DN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* A parameter a node declares while its shape is inferred. */
+typedef struct dn_param_decl {
+    const char *suffix;  /* "weight", "bias", "gamma", ... (static string) */
+    dn_shape shape;
+    dn_init init;
+    float init_scale;
+    int64_t fan_in, fan_out;
+    int trainable;       /* 0: state such as running statistics */
+    int decay;           /* weight decay applies */
+    int constrain;       /* max-norm applies */
+    int64_t offset;      /* floats into the parameter arena (set by compile) */
+} dn_param_decl;
+
+typedef struct dn_node {
+    dn_op op;
+    dn_attrs attrs;
+    char name[64];
+    int n_in;
+    int in[DN_MAX_INPUTS];        /* producer node ids (the seeds' P_i) */
+    /* set by shape inference (op infer function) */
+    dn_shape in_shape[DN_MAX_INPUTS]; /* copies of the producers' shapes */
+    int in_batched[DN_MAX_INPUTS];
+    dn_shape shape;               /* per-sample output shape */
+    int batched;                  /* output has a leading batch dimension */
+    int n_params;
+    dn_param_decl params[DN_MAX_PARAMS];
+    /* floats kept from forward to backward (masks, statistics): per sample
+     * and fixed; and scratch used within one call */
+    int64_t saved_per_sample, saved_fixed;
+    int64_t ws_per_sample, ws_fixed;
+    /* set by compile */
+    int input_index;              /* INPUT: k-th input; else -1 */
+    int pos;                      /* position in the execution order */
+} dn_node;
+
+/* What a kernel sees. Pointers to absent things are NULL: gin[i] when input
+ * i needs no gradient, gparam[j] outside backward. */
+typedef struct dn_ctx {
+    const dn_node *node;
+    int64_t n;                    /* batch size of this run */
+    const float *in[DN_MAX_INPUTS];
+    float *gin[DN_MAX_INPUTS];    /* ADD into these */
+    float *out;
+    float *gout;                  /* gradient of the output; the op may overwrite it */
+    float *param[DN_MAX_PARAMS];
+    float *gparam[DN_MAX_PARAMS]; /* ADD into these */
+    float *saved;
+    float *ws;
+    int training;                 /* DN_RUN_TRAINING was given */
+    int nthreads;
+    uint64_t seed;                /* graph seed */
+    uint64_t stream;              /* a stream of this node for random draws */
+    uint64_t step;                /* the run counter: a new draw each run */
+} dn_ctx;
+
+typedef void (*dn_kernel_fn)(const dn_ctx *c);
+
+/* Op flags: what backward reads. */
+#define DN_OPF_BWD_IN0 (1u << 0)  /* input 0's value */
+#define DN_OPF_BWD_IN1 (1u << 1)  /* input 1's value */
+#define DN_OPF_BWD_INALL (0xffu)  /* every input's value */
+#define DN_OPF_BWD_OUT (1u << 8)  /* the output's value */
+#define DN_OPF_LOSS (1u << 9)     /* a loss: output is a scalar, seeded with 1 */
+#define DN_OPF_NO_GRAD_IN1 (1u << 10) /* input 1 and on get no gradient (targets) */
+
+typedef struct dn_op_def {
+    dn_op op;
+    const char *name;
+    int min_in, max_in;
+    unsigned flags;
+    /* Check node->in_shape/in_batched (already filled) and node->attrs, then
+     * set node->shape, batched, params, saved and ws sizes. Errors name the
+     * node and both ends (see dn_fail_node). */
+    dn_status (*infer)(dn_node *node);
+    dn_kernel_fn forward, backward;
+    dn_kernel_fn forward_ref, backward_ref;
+} dn_op_def;
+
+/* The table, indexed by dn_op (src/ops/op_table.c). */
+const dn_op_def *dn_op_get(dn_op op);
+
+/* Each family file defines its entries: */
+extern const dn_op_def dn_opdef_input, dn_opdef_linear, dn_opdef_matmul,
+    dn_opdef_add, dn_opdef_sub, dn_opdef_mul, dn_opdef_scale,
+    dn_opdef_broadcast, dn_opdef_activation, dn_opdef_softmax,
+    dn_opdef_log_softmax, dn_opdef_sum, dn_opdef_mean, dn_opdef_reshape,
+    dn_opdef_concat, dn_opdef_slice, dn_opdef_dropout, dn_opdef_batchnorm,
+    dn_opdef_layernorm, dn_opdef_loss;
+
+/* Helpers for infer functions and kernels (src/graph.c, src/status.c). */
+dn_status dn_fail_node(const dn_node *node, dn_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Full shape (batch first when batched) of input i / the output, for n. */
+dn_shape dn_node_in_full(const dn_node *node, int i, int64_t n);
+dn_shape dn_node_out_full(const dn_node *node, int64_t n);
+/* Elements of input i / of the output for batch size n. */
+int64_t dn_node_in_numel(const dn_node *node, int i, int64_t n);
+int64_t dn_node_out_numel(const dn_node *node, int64_t n);
+/* Normalise a full-tensor axis (negative from the end) for a full rank;
+ * -1 when out of range. */
+int dn_axis_norm(int axis, int full_ndim);
+/* Declare a parameter on a node during infer; returns its index. */
+int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
+                  dn_init init, float scale, int64_t fan_in, int64_t fan_out,
+                  int trainable, int decay, int constrain);
+
+/* Elementwise activation math shared by the ACTIVATION op, fused LINEAR and
+ * the GEMM epilogue (src/ops/activation.c). y and x may alias. */
+void dn_act_forward(dn_act act, float alpha, const float *x, float *y,
+                    int64_t n);
+/* g *= act'(x) computed from the output y (fusable activations only). */
+void dn_act_backward_from_out(dn_act act, float alpha, const float *y,
+                              float *g, int64_t n);
+
+/* dn_sgemm's signature, so an op can run with the fast GEMM or the
+ * reference one (dn_sgemm_ref_mt ignores nthreads). */
+typedef void (*dn_gemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *,
+                           int64_t, const float *, int64_t, float, float *, int64_t,
+                           const dn_gemm_epilogue *, int);
+static inline void dn_sgemm_ref_mt(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                                   float alpha, const float *A, int64_t lda, const float *B,
+                                   int64_t ldb, float beta, float *C, int64_t ldc,
+                                   const dn_gemm_epilogue *ep, int nthreads)
+{
+    (void)nthreads;
+    dn_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+/* Aligned allocation (64 bytes); NULL on failure or size overflow. */
+void *dn_alloc(size_t bytes);
+void dn_free(void *p);
+/* a * b into *out; 0 on overflow. */
+int dn_mul_ok(int64_t a, int64_t b, int64_t *out);
+
+#endif

@@ -1,0 +1,61 @@
+/* Helpers on nodes shared by shape inference and kernels. */
+#include <stdio.h>
+#include "internal.h"
+
+static dn_shape full_shape(const dn_shape *s, int batched, int64_t n)
+{
+    dn_shape f;
+    memset(&f, 0, sizeof f);
+    if (!batched) return *s;
+    f.ndim = s->ndim + 1;
+    f.dims[0] = n;
+    for (int i = 0; i < s->ndim && i + 1 < DN_MAX_DIMS; i++) f.dims[i + 1] = s->dims[i];
+    return f;
+}
+
+dn_shape dn_node_in_full(const dn_node *node, int i, int64_t n)
+{
+    return full_shape(&node->in_shape[i], node->in_batched[i], n);
+}
+
+dn_shape dn_node_out_full(const dn_node *node, int64_t n)
+{
+    return full_shape(&node->shape, node->batched, n);
+}
+
+int64_t dn_node_in_numel(const dn_node *node, int i, int64_t n)
+{
+    int64_t m = dn_shape_numel(&node->in_shape[i]);
+    return node->in_batched[i] ? m * n : m;
+}
+
+int64_t dn_node_out_numel(const dn_node *node, int64_t n)
+{
+    int64_t m = dn_shape_numel(&node->shape);
+    return node->batched ? m * n : m;
+}
+
+int dn_axis_norm(int axis, int full_ndim)
+{
+    if (axis < 0) axis += full_ndim;
+    return (axis < 0 || axis >= full_ndim) ? -1 : axis;
+}
+
+int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
+                  dn_init init, float scale, int64_t fan_in, int64_t fan_out,
+                  int trainable, int decay, int constrain)
+{
+    if (node->n_params >= DN_MAX_PARAMS) return -1;
+    dn_param_decl *p = &node->params[node->n_params];
+    memset(p, 0, sizeof *p);
+    p->suffix = suffix;
+    p->shape = *shape;
+    p->init = init;
+    p->init_scale = scale;
+    p->fan_in = fan_in;
+    p->fan_out = fan_out;
+    p->trainable = trainable;
+    p->decay = decay;
+    p->constrain = constrain;
+    return node->n_params++;
+}

@@ -1,0 +1,421 @@
+/* LOSS: loss(pred, target [, sample_weight]) -> scalar (include/dagnet/ops.h).
+ *
+ * The value is sum_i w_i l_i / sum_i w_i over the n samples of the batch
+ * (w = 1 without weights, so the plain mean of seed 000 section 2; a zero
+ * weight sum gives loss 0 and gradient 0), with per-sample losses
+ *   MSE         l = 1/2 sum_j (p_j - t_j)^2                 (seed 000, 2.1)
+ *   BCE_LOGITS  l = sum_j softplus(z_j) - t_j z_j           (seed 000, 2.2)
+ *   SOFTMAX_CE  l = sum_rows logsumexp(z) sum_j t_j - sum_j t_j z_j
+ *                 = -sum_j t_j log softmax(z)_j             (seed 000, 2.3)
+ *   POISSON     l = sum_j exp(z_j) - t_j z_j                (log link)
+ * and the fused gradients of the seed (times w_i / sum w):
+ *   MSE p - t;  BCE sigmoid(z) - t;  POISSON exp(z) - t;
+ *   SOFTMAX_CE softmax(z) sum_j t_j - t, which is the seed's softmax(z) - t
+ *   for targets that sum to 1 (one-hot or probabilities), and exact for any.
+ * softplus(z) = max(z, 0) + log1p(exp(-|z|)) and log-sum-exp with the row
+ * maximum subtracted keep every value finite for finite logits.
+ *
+ * SOFTMAX_CE runs over the last axis of pred (K classes). Its target is
+ * either pred's shape (probabilities or one-hot) or holds one class index
+ * per row: pred's per-sample shape with the last axis 1 or without it (for
+ * pred (K,): (1,) or ()). Kernels cannot fail, so a row whose index is not
+ * an integer in [0, K) adds nothing to the loss nor to the gradient (its
+ * weight still counts in the denominator); the Python layer validates
+ * labels before they get here. sample_weight has per-sample shape (1,) or ().
+ *
+ * Sums over the batch are taken in double: per fixed chunk of samples (the
+ * chunks depend on the batch size only), chunks added in order. The fast
+ * kernels compute exp, softplus and sigmoid with the vectorisable float
+ * functions below; the _ref twins use libm in double.
+ */
+#include <math.h>
+#include "internal.h"
+#include "fastmath.h"
+
+#define LOSS_MAX_CHUNKS 256
+#define LOSS_MIN_CHUNK 64        /* samples */
+#define LOSS_PAR_MIN 16384       /* prediction elements before threads are used */
+
+/* What the kernels need to walk the inputs. */
+typedef struct loss_layout {
+    dn_loss loss;
+    int64_t per;   /* pred elements per sample */
+    int64_t K;     /* SOFTMAX_CE: classes (pred's last axis) */
+    int64_t rows;  /* SOFTMAX_CE: rows of K per sample */
+    int index;     /* the target holds class indices (one per row) */
+    const float *w; /* sample weights or NULL */
+} loss_layout;
+
+static int same_shape(const dn_shape *a, const dn_shape *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+/* 1 when t is an index-target shape for pred p: p with its last axis 1, or
+ * p without its last axis. */
+static int index_shape(const dn_shape *p, const dn_shape *t)
+{
+    dn_shape q = *p;
+    if (p->ndim < 1) return 0;
+    q.dims[q.ndim - 1] = 1;
+    if (same_shape(&q, t)) return 1;
+    q.dims[q.ndim - 1] = 0;
+    q.ndim--;
+    return same_shape(&q, t);
+}
+
+static loss_layout loss_dims(const dn_ctx *c)
+{
+    const dn_node *node = c->node;
+    const dn_shape *p = &node->in_shape[0];
+    loss_layout L;
+    L.loss = node->attrs.loss;
+    L.per = dn_shape_numel(p);
+    L.index = L.loss == DN_LOSS_SOFTMAX_CE && !same_shape(p, &node->in_shape[1]);
+    L.K = p->ndim > 0 ? p->dims[p->ndim - 1] : 1;
+    L.rows = L.K > 0 ? L.per / L.K : 0;
+    L.w = node->n_in > 2 ? c->in[2] : NULL;
+    return L;
+}
+
+static dn_status loss_infer(dn_node *node)
+{
+    char ps[96], ts[96], ws[96];
+    dn_loss loss = node->attrs.loss;
+    if (node->n_in < 2 || node->n_in > 3)
+        return dn_fail_node(node, DN_ERR_INVALID,
+                            "a loss takes (pred, target) or (pred, target, "
+                            "sample_weight), got %d inputs", node->n_in);
+    if (loss < 0 || loss >= DN_LOSS_COUNT)
+        return dn_fail_node(node, DN_ERR_INVALID, "unknown loss %d; use a dn_loss below %d",
+                            (int)loss, (int)DN_LOSS_COUNT);
+    for (int i = 0; i < node->n_in; i++)
+        if (!node->in_batched[i])
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "input %d (%s) has no batch dimension; pred, target "
+                                "and sample_weight must all be batched",
+                                i, i == 0 ? "pred" : i == 1 ? "target" : "sample_weight");
+    const dn_shape *p = &node->in_shape[0], *t = &node->in_shape[1];
+    dn_shape_format(p, ps, sizeof ps);
+    dn_shape_format(t, ts, sizeof ts);
+    if (loss == DN_LOSS_SOFTMAX_CE) {
+        if (p->ndim < 1 || p->dims[p->ndim - 1] < 1)
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "softmax cross-entropy needs a class axis (last) of "
+                                "size >= 1; pred has per-sample shape %s", ps);
+        if (!same_shape(p, t) && !index_shape(p, t))
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "target has per-sample shape %s; for pred %s give "
+                                "probabilities of shape %s or one class index per "
+                                "row (pred's shape with the last axis 1 or dropped)",
+                                ts, ps, ps);
+    } else if (!same_shape(p, t)) {
+        return dn_fail_node(node, DN_ERR_INVALID,
+                            "target has per-sample shape %s but pred has %s; the %s "
+                            "loss needs them equal", ts, ps, dn_loss_name(loss));
+    }
+    if (node->n_in == 3) {
+        const dn_shape *w = &node->in_shape[2];
+        if (!(w->ndim == 0 || (w->ndim == 1 && w->dims[0] == 1))) {
+            dn_shape_format(w, ws, sizeof ws);
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "sample_weight has per-sample shape %s; give one "
+                                "weight per sample, shape (1,) or ()", ws);
+        }
+    }
+    memset(&node->shape, 0, sizeof node->shape);
+    node->batched = 0;
+    return DN_OK;
+}
+
+/* l of one element of the elementwise losses. */
+static inline float elem_loss(dn_loss loss, float z, float t)
+{
+    float d = z - t;
+    switch (loss) {
+    case DN_LOSS_MSE: return 0.5f * d * d;
+    case DN_LOSS_BCE_LOGITS: return softplus_fast(z) - t * z;
+    default: return exp_fast(z) - t * z; /* POISSON */
+    }
+}
+
+static double total8(const double a[8])
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* a[j % 8] += elem_loss(z_j, t_j) for z, t (n); inlined with `loss` fixed. */
+static inline void lane_losses(double a[8], dn_loss loss, const float *z, const float *t,
+                               int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) a[l] += elem_loss(loss, z[j + l], t[j + l]);
+    for (int l = 0; j < n; j++, l++) a[l] += elem_loss(loss, z[j], t[j]);
+}
+
+/* sum_j l(z_j, t_j) over z, t (n) in double (8 lanes, fixed order). */
+DN_TARGET_CLONES
+static double sum_elem_loss(dn_loss loss, const float *z, const float *t, int64_t n)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (loss == DN_LOSS_MSE)
+        lane_losses(a, DN_LOSS_MSE, z, t, n);
+    else if (loss == DN_LOSS_BCE_LOGITS)
+        lane_losses(a, DN_LOSS_BCE_LOGITS, z, t, n);
+    else
+        lane_losses(a, DN_LOSS_POISSON, z, t, n);
+    return total8(a);
+}
+
+/* gin (n) += s dl/dz over z, t (n): the fused gradients. */
+DN_TARGET_CLONES
+static void add_elem_grad(dn_loss loss, float *gin, const float *z, const float *t,
+                          float s, int64_t n)
+{
+    if (loss == DN_LOSS_MSE)
+        for (int64_t j = 0; j < n; j++) gin[j] += s * (z[j] - t[j]);
+    else if (loss == DN_LOSS_BCE_LOGITS)
+        for (int64_t j = 0; j < n; j++) gin[j] += s * (sigmoid_fast(z[j]) - t[j]);
+    else
+        for (int64_t j = 0; j < n; j++) gin[j] += s * (exp_fast(z[j]) - t[j]);
+}
+
+/* log-sum-exp of z (K): the maximum, then sum e^(z - max) in double lanes. */
+DN_TARGET_CLONES
+static float row_lse(const float *z, int64_t K)
+{
+    float mx = z[0];
+    for (int64_t j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= K; j += 8)
+        for (int l = 0; l < 8; l++) a[l] += exp_fast(z[j + l] - mx);
+    for (int l = 0; j < K; j++, l++) a[l] += exp_fast(z[j] - mx);
+    return mx + (float)log(total8(a));
+}
+
+/* *ts = sum t, *tz = sum t z over t, z (K), in double lanes. */
+DN_TARGET_CLONES
+static void target_sums(const float *t, const float *z, int64_t K, double *ts, double *tz)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= K; j += 8)
+        for (int l = 0; l < 8; l++) {
+            a[l] += t[j + l];
+            b[l] += (double)t[j + l] * z[j + l];
+        }
+    for (int l = 0; j < K; j++, l++) {
+        a[l] += t[j];
+        b[l] += (double)t[j] * z[j];
+    }
+    *ts = total8(a);
+    *tz = total8(b);
+}
+
+/* gin (K) += s (softmax(z) tsum - t) with softmax(z) = e^(z - lse); t NULL
+ * for an index target (the caller subtracts s at the index). */
+DN_TARGET_CLONES
+static void add_softmax_grad(float *gin, const float *z, const float *t, float lse,
+                             float tsum, float s, int64_t K)
+{
+    if (t)
+        for (int64_t j = 0; j < K; j++) gin[j] += s * (exp_fast(z[j] - lse) * tsum - t[j]);
+    else
+        for (int64_t j = 0; j < K; j++) gin[j] += s * exp_fast(z[j] - lse);
+}
+
+/* The class index a target value holds, or -1 when it is not an integer in
+ * [0, K). */
+static inline int64_t class_index(float v, int64_t K)
+{
+    if (!(v >= 0.0f && v < (float)K) || v != floorf(v)) return -1;
+    return (int64_t)v;
+}
+
+/* l of one sample: z, t its prediction and target. */
+static double sample_loss(const loss_layout *L, const float *z, const float *t)
+{
+    double l = 0.0, ts, tz;
+    if (L->loss != DN_LOSS_SOFTMAX_CE) return sum_elem_loss(L->loss, z, t, L->per);
+    for (int64_t r = 0; r < L->rows; r++) {
+        const float *zr = z + r * L->K;
+        float lse = row_lse(zr, L->K);
+        if (L->index) {
+            int64_t k = class_index(t[r], L->K);
+            if (k >= 0) l += (double)lse - zr[k];
+            continue;
+        }
+        target_sums(t + r * L->K, zr, L->K, &ts, &tz);
+        l += lse * ts - tz;
+    }
+    return l;
+}
+
+/* gin (per) += s dl/dz of one sample. */
+static void sample_grad(const loss_layout *L, const float *z, const float *t,
+                        float s, float *gin)
+{
+    double ts, tz;
+    if (L->loss != DN_LOSS_SOFTMAX_CE) {
+        add_elem_grad(L->loss, gin, z, t, s, L->per);
+        return;
+    }
+    for (int64_t r = 0; r < L->rows; r++) {
+        const float *zr = z + r * L->K;
+        float *gr = gin + r * L->K, lse = row_lse(zr, L->K);
+        if (L->index) {
+            int64_t k = class_index(t[r], L->K);
+            if (k < 0) continue;
+            add_softmax_grad(gr, zr, NULL, lse, 1.0f, s, L->K);
+            gr[k] -= s;
+            continue;
+        }
+        target_sums(t + r * L->K, zr, L->K, &ts, &tz);
+        add_softmax_grad(gr, zr, t + r * L->K, lse, (float)ts, s, L->K);
+    }
+}
+
+static int64_t chunk_samples(int64_t n)
+{
+    int64_t c = (n + LOSS_MAX_CHUNKS - 1) / LOSS_MAX_CHUNKS;
+    return c < LOSS_MIN_CHUNK ? LOSS_MIN_CHUNK : c;
+}
+
+/* sum_i w_i, in order (n when unweighted). */
+static double weight_sum(const float *w, int64_t n)
+{
+    double s = 0.0;
+    if (!w) return (double)n;
+    for (int64_t i = 0; i < n; i++) s += w[i];
+    return s;
+}
+
+/* out () = sum_i w_i l_i / sum_i w_i; pred (n, ...), target (n, ...),
+ * weight (n). Threads over chunks of samples. */
+static void loss_forward(const dn_ctx *c)
+{
+    loss_layout L = loss_dims(c);
+    int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
+    int64_t chunk = chunk_samples(n), nchunks = (n + chunk - 1) / chunk;
+    double part[LOSS_MAX_CHUNKS], num = 0.0, den = weight_sum(L.w, n);
+#pragma omp parallel for num_threads(c->nthreads) if(nchunks > 1 && n * L.per >= LOSS_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t b = k * chunk, e = DN_MIN(n, b + chunk);
+        double s = 0.0;
+        for (int64_t i = b; i < e; i++) {
+            double l = sample_loss(&L, c->in[0] + i * L.per, c->in[1] + i * tper);
+            s += L.w ? L.w[i] * l : l;
+        }
+        part[k] = s;
+    }
+    for (int64_t k = 0; k < nchunks; k++) num += part[k];
+    c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
+}
+
+/* gin pred (n, ...) += gout () * w_i / sum w * dl_i/dz. Threads over
+ * samples. */
+static void loss_backward(const dn_ctx *c)
+{
+    loss_layout L = loss_dims(c);
+    int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
+    double den = weight_sum(L.w, n);
+    if (!c->gin[0] || den == 0.0) return;
+    double scale = c->gout[0] / den;
+#pragma omp parallel for num_threads(c->nthreads) if(n * L.per >= LOSS_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float s = (float)(L.w ? scale * L.w[i] : scale);
+        sample_grad(&L, c->in[0] + i * L.per, c->in[1] + i * tper, s,
+                    c->gin[0] + i * L.per);
+    }
+}
+
+/* Reference per-sample loss, all in double. */
+static double sample_loss_ref(const loss_layout *L, const float *z, const float *t)
+{
+    double l = 0.0;
+    if (L->loss != DN_LOSS_SOFTMAX_CE) {
+        for (int64_t j = 0; j < L->per; j++) {
+            double zj = z[j], tj = t[j];
+            if (L->loss == DN_LOSS_MSE) l += 0.5 * (zj - tj) * (zj - tj);
+            if (L->loss == DN_LOSS_BCE_LOGITS)
+                l += fmax(zj, 0.0) + log1p(exp(-fabs(zj))) - tj * zj;
+            if (L->loss == DN_LOSS_POISSON) l += exp(zj) - tj * zj;
+        }
+        return l;
+    }
+    for (int64_t r = 0; r < L->rows; r++) {
+        const float *zr = z + r * L->K;
+        double mx = zr[0], s = 0.0;
+        for (int64_t j = 1; j < L->K; j++) mx = fmax(mx, zr[j]);
+        for (int64_t j = 0; j < L->K; j++) s += exp(zr[j] - mx);
+        double lse = mx + log(s);
+        if (L->index) {
+            int64_t k = class_index(t[r], L->K);
+            if (k >= 0) l += lse - zr[k];
+        } else {
+            for (int64_t j = 0; j < L->K; j++) l += t[r * L->K + j] * (lse - zr[j]);
+        }
+    }
+    return l;
+}
+
+/* Reference: out () = sum_i w_i l_i / sum_i w_i, one sample at a time. */
+static void loss_forward_ref(const dn_ctx *c)
+{
+    loss_layout L = loss_dims(c);
+    int64_t tper = dn_node_in_numel(c->node, 1, 1);
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < c->n; i++) {
+        double w = L.w ? L.w[i] : 1.0;
+        num += w * sample_loss_ref(&L, c->in[0] + i * L.per, c->in[1] + i * tper);
+        den += w;
+    }
+    c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
+}
+
+/* Reference: gin pred (n, ...) += gout () w_i / sum w dl_i/dz, in double. */
+static void loss_backward_ref(const dn_ctx *c)
+{
+    loss_layout L = loss_dims(c);
+    int64_t tper = dn_node_in_numel(c->node, 1, 1);
+    double den = 0.0;
+    for (int64_t i = 0; i < c->n; i++) den += L.w ? L.w[i] : 1.0;
+    if (!c->gin[0] || den == 0.0) return;
+    for (int64_t i = 0; i < c->n; i++) {
+        const float *z = c->in[0] + i * L.per, *t = c->in[1] + i * tper;
+        float *g = c->gin[0] + i * L.per;
+        double s = c->gout[0] * (L.w ? L.w[i] : 1.0) / den;
+        if (L.loss != DN_LOSS_SOFTMAX_CE) {
+            for (int64_t j = 0; j < L.per; j++) {
+                double zj = z[j], d = 0.0;
+                if (L.loss == DN_LOSS_MSE) d = zj - t[j];
+                if (L.loss == DN_LOSS_BCE_LOGITS) d = 1.0 / (1.0 + exp(-zj)) - t[j];
+                if (L.loss == DN_LOSS_POISSON) d = exp(zj) - t[j];
+                g[j] += (float)(s * d);
+            }
+            continue;
+        }
+        for (int64_t r = 0; r < L.rows; r++) {
+            const float *zr = z + r * L.K;
+            double mx = zr[0], se = 0.0, tsum = 0.0;
+            int64_t k = L.index ? class_index(t[r], L.K) : -1;
+            if (L.index && k < 0) continue;
+            for (int64_t j = 1; j < L.K; j++) mx = fmax(mx, zr[j]);
+            for (int64_t j = 0; j < L.K; j++) se += exp(zr[j] - mx);
+            for (int64_t j = 0; j < L.K; j++) tsum += L.index ? (j == k) : t[r * L.K + j];
+            for (int64_t j = 0; j < L.K; j++) {
+                double tj = L.index ? (double)(j == k) : t[r * L.K + j];
+                g[r * L.K + j] += (float)(s * (exp(zr[j] - mx) / se * tsum - tj));
+            }
+        }
+    }
+}
+
+const dn_op_def dn_opdef_loss = {
+    DN_OP_LOSS, "loss", 2, 3, DN_OPF_LOSS | DN_OPF_NO_GRAD_IN1 | DN_OPF_BWD_INALL,
+    loss_infer, loss_forward, loss_backward, loss_forward_ref, loss_backward_ref};

@@ -1,0 +1,34 @@
+/* The CPU op table, indexed by dn_op. The static check below fails the build
+ * when an op is added to dn_op without an entry here. */
+#include "internal.h"
+
+static const dn_op_def *const table[] = {
+    [DN_OP_INPUT] = &dn_opdef_input,
+    [DN_OP_LINEAR] = &dn_opdef_linear,
+    [DN_OP_MATMUL] = &dn_opdef_matmul,
+    [DN_OP_ADD] = &dn_opdef_add,
+    [DN_OP_SUB] = &dn_opdef_sub,
+    [DN_OP_MUL] = &dn_opdef_mul,
+    [DN_OP_SCALE] = &dn_opdef_scale,
+    [DN_OP_BROADCAST] = &dn_opdef_broadcast,
+    [DN_OP_ACTIVATION] = &dn_opdef_activation,
+    [DN_OP_SOFTMAX] = &dn_opdef_softmax,
+    [DN_OP_LOG_SOFTMAX] = &dn_opdef_log_softmax,
+    [DN_OP_SUM] = &dn_opdef_sum,
+    [DN_OP_MEAN] = &dn_opdef_mean,
+    [DN_OP_RESHAPE] = &dn_opdef_reshape,
+    [DN_OP_CONCAT] = &dn_opdef_concat,
+    [DN_OP_SLICE] = &dn_opdef_slice,
+    [DN_OP_DROPOUT] = &dn_opdef_dropout,
+    [DN_OP_BATCHNORM] = &dn_opdef_batchnorm,
+    [DN_OP_LAYERNORM] = &dn_opdef_layernorm,
+    [DN_OP_LOSS] = &dn_opdef_loss,
+};
+
+_Static_assert(sizeof table / sizeof table[0] == DN_OP_COUNT,
+               "every dn_op needs an entry in the op table");
+
+const dn_op_def *dn_op_get(dn_op op)
+{
+    return (op >= 0 && op < DN_OP_COUNT) ? table[op] : NULL;
+}
