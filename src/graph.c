@@ -122,6 +122,27 @@ dn_status dn_graph_add_node(dn_graph_t *g, dn_op op, const int *inputs, int n_in
     return DN_OK;
 }
 
+dn_status dn_graph_add_split(dn_graph_t *g, int input, int axis, const int64_t *sizes, int k,
+                             int *nodes)
+{
+    if (k < 1) return dn_fail(DN_ERR_INVALID, "a split needs at least one part, got %d", k);
+    int64_t start = 0;
+    for (int i = 0; i < k; i++) {
+        if (sizes[i] < 1)
+            return dn_fail(DN_ERR_INVALID, "part %d of a split has size %lld; sizes must be >= 1",
+                           i, (long long)sizes[i]);
+        dn_attrs a;
+        dn_attrs_default(&a);
+        a.axis = axis;
+        a.start = start;
+        a.stop = start + sizes[i];
+        start = a.stop;
+        dn_status s = dn_graph_add_node(g, DN_OP_SLICE, &input, 1, &a, &nodes[i]);
+        if (s) return s;
+    }
+    return DN_OK;
+}
+
 dn_status dn_graph_set_input(dn_graph_t *g, int node, int slot, int src)
 {
     dn_status s = check_building(g);

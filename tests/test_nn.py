@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dagnet.nn import (Activation, Add, BatchNorm, Concat, Dense, Dropout, Flatten, Input,
-                       LayerNorm, Model, Multiply, Reshape, Sequential, Subtract)
+                       LayerNorm, Model, Multiply, Reshape, Sequential, Slice, Split,
+                       Subtract)
 
 
 def test_sequential_forward_matches_numpy():
@@ -174,3 +175,38 @@ def test_batchnorm_inference_uses_running_statistics():
     np.testing.assert_allclose(mean, X.mean(0), rtol=1e-5)
     z = model.forward(X)  # inference: running var is unbiased, so close to but not 1
     np.testing.assert_allclose(z.std(0), np.sqrt(49 / 50), rtol=1e-3)
+
+
+def test_split_and_slice_route_gradients_to_their_parts():
+    x = Input((7,))
+    a, b, c = Split(x, [2, 3, 2])
+    out = Concat()([c, Slice(1, None)(a), b])
+    model = Model(x, out).build(random_state=0)
+    X = np.arange(14, dtype=np.float32).reshape(2, 7)
+    y = model.forward(X)
+    np.testing.assert_array_equal(y, np.concatenate([X[:, 5:], X[:, 1:2], X[:, 2:5]], axis=1))
+    G = np.random.default_rng(0).standard_normal(y.shape)
+    dX = model.backward(G)
+    expect = np.zeros_like(X)
+    expect[:, 5:] = G[:, :2]
+    expect[:, 1:2] = G[:, 2:3]
+    expect[:, 2:5] = G[:, 3:]
+    np.testing.assert_allclose(dX, expect, rtol=1e-6)
+
+
+def test_core_split_builder():
+    from dagnet import _core
+    g = _core.Graph()
+    x = g.add_input((2, 6))
+    parts = g.add_split(x, 2, [1, 5])
+    g.set_outputs(parts)
+    g.compile()
+    X = np.random.default_rng(0).standard_normal((3, 2, 6)).astype(np.float32)
+    p0, p1 = g.forward([X])
+    np.testing.assert_array_equal(p0, X[:, :, :1])
+    np.testing.assert_array_equal(p1, X[:, :, 1:])
+    g2 = _core.Graph()
+    x2 = g2.add_input((4,))
+    g2.add_split(x2, -1, [4, 3])
+    with pytest.raises(ValueError, match="empty"):
+        g2.compile()

@@ -44,6 +44,13 @@ dn_status dn_graph_add_input(dn_graph_t *g, const dn_shape *sample_shape,
 dn_status dn_graph_add_node(dn_graph_t *g, dn_op op, const int *inputs,
                             int n_inputs, const dn_attrs *attrs, int *node);
 
+/* Split `input` along `axis` into k consecutive parts of sizes[0..k): k
+ * SLICE nodes whose ids go to nodes[0..k). Like numpy slices, a part that
+ * runs past the end of the axis is cut there, and one that starts past it
+ * is empty, which dn_graph_compile rejects. */
+dn_status dn_graph_add_split(dn_graph_t *g, int input, int axis, const int64_t *sizes, int k,
+                             int *nodes);
+
 /* Make input `slot` of `node` read from `src` (any node: a cycle made this
  * way is reported by dn_graph_compile). */
 dn_status dn_graph_set_input(dn_graph_t *g, int node, int slot, int src);

@@ -139,6 +139,8 @@ cdef extern from "dagnet/graph.h":
     dn_status dn_graph_add_input(dn_graph_t *g, const dn_shape *sample_shape, int *node)
     dn_status dn_graph_add_node(dn_graph_t *g, dn_op op, const int *inputs, int n_inputs,
                                 const dn_attrs *attrs, int *node)
+    dn_status dn_graph_add_split(dn_graph_t *g, int input, int axis, const int64_t *sizes,
+                                 int k, int *nodes)
     dn_status dn_graph_set_input(dn_graph_t *g, int node, int slot, int src)
     dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name)
     dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n)

@@ -175,6 +175,18 @@ cdef class Graph:
         check(dn_graph_add_node(self.g, <dn_op>opi, ins, len(inputs), &a, &node))
         return node
 
+    def add_split(self, int input, int axis, sizes):
+        """Split `input` along `axis` into parts of `sizes`; returns their ids."""
+        sizes = [int(v) for v in sizes]
+        if not 1 <= len(sizes) <= 256:
+            raise ValueError("a split has 1 to 256 parts")
+        cdef int64_t sz[256]
+        cdef int ids[256]
+        for i, v in enumerate(sizes):
+            sz[i] = v
+        check(dn_graph_add_split(self.g, input, axis, sz, len(sizes), ids))
+        return [ids[i] for i in range(len(sizes))]
+
     def set_input(self, int node, int slot, int src):
         check(dn_graph_set_input(self.g, node, slot, src))
 

@@ -98,16 +98,31 @@ void dn_sgemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
 
 /* --- finishing rows of C outside the micro-kernels ------------------------ */
 
-/* c (n) = act(alpha acc + beta c + bias); acc may be NULL (zero). */
+/* c (n) = alpha acc + beta c (+ bias); acc NULL reads as zero; c is not read
+ * when beta == 0. */
+DN_TARGET_CLONES
+static void combine(float *c, const float *acc, float alpha, float beta,
+                    const float *bias, int64_t n)
+{
+    if (!acc) {
+        if (beta == 0.0f)
+            for (int64_t j = 0; j < n; j++) c[j] = 0.0f;
+        else
+            for (int64_t j = 0; j < n; j++) c[j] *= beta;
+    } else if (beta == 0.0f) {
+        for (int64_t j = 0; j < n; j++) c[j] = alpha * acc[j];
+    } else {
+        for (int64_t j = 0; j < n; j++) c[j] = alpha * acc[j] + beta * c[j];
+    }
+    if (bias)
+        for (int64_t j = 0; j < n; j++) c[j] += bias[j];
+}
+
+/* c (n) = act(alpha acc + beta c + bias) */
 static void finish_row(const gemm_args *g, float *c, const float *acc,
                        const float *bias, int64_t n)
 {
-    for (int64_t j = 0; j < n; j++) {
-        float x = acc ? g->alpha * acc[j] : 0.0f;
-        if (g->beta != 0.0f) x += g->beta * c[j];
-        if (bias) x += bias[j];
-        c[j] = x;
-    }
+    combine(c, acc, g->alpha, g->beta, bias, n);
     if (g->act != DN_ACT_IDENTITY) dn_act_forward(g->act, g->act_alpha, c, c, n);
 }
 
@@ -119,7 +134,7 @@ static void gemm_scale(const gemm_args *g)
 
 /* --- the simple path: plain loops for M, N or K of 1 -------------------- */
 
-#define ROW_CHUNK 256
+#define ROW_CHUNK 2048
 
 /* acc (n) += a * b (n) */
 DN_TARGET_CLONES
@@ -171,25 +186,49 @@ static void gemm_simple_rows(const gemm_args *g, int64_t i0, int64_t i1)
     }
 }
 
-/* M, N or K of 1. Rows are independent, so threads take
- * rows (or, for one row, column ranges) without changing any sum. */
+/* N == 1 with op(A) = A^T: C[i0..i1) = sum over p of b_p A[p, i0..i1), by
+ * rows of A. */
+static void gemm_simple_column(const gemm_args *g, int64_t i0, int64_t i1)
+{
+    const int64_t b_k = g->tb ? 1 : g->ldb;
+    float acc[ROW_CHUNK];
+    for (int64_t r0 = i0; r0 < i1; r0 += ROW_CHUNK) {
+        const int64_t m = DN_MIN((int64_t)ROW_CHUNK, i1 - r0);
+        memset(acc, 0, (size_t)m * sizeof(float));
+        for (int64_t p = 0; p < g->K; p++) axpy(acc, g->B[p * b_k], g->A + p * g->lda + r0, m);
+        for (int64_t i = 0; i < m; i++) finish_row(g, g->C + (r0 + i) * g->ldc, acc + i, g->bias, 1);
+    }
+}
+
+/* Rows [i0, i1) of C by the simple loops. */
+static void gemm_simple_part(const gemm_args *g, int64_t i0, int64_t i1)
+{
+    if (g->N == 1 && g->ta)
+        gemm_simple_column(g, i0, i1);
+    else
+        gemm_simple_rows(g, i0, i1);
+}
+
+/* M, N or K of 1. Rows are independent, so threads take rows (or, for one
+ * row, column ranges) without changing any sum. */
 static void gemm_simple(const gemm_args *g, int nt)
 {
     if (nt <= 1) {
-        gemm_simple_rows(g, 0, g->M);
+        gemm_simple_part(g, 0, g->M);
         return;
     }
     if (g->M == 1) {
-        const int64_t chunks = (g->N + ROW_CHUNK - 1) / ROW_CHUNK;
+        const int64_t per = (g->N + nt - 1) / nt;
         #pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
-        for (int64_t ch = 0; ch < chunks; ch++) {
+        for (int t = 0; t < nt; t++) {
             gemm_args s = *g;
-            const int64_t j0 = ch * ROW_CHUNK;
-            s.N = DN_MIN((int64_t)ROW_CHUNK, g->N - j0);
+            const int64_t j0 = t * per;
+            if (j0 >= g->N) continue;
+            s.N = DN_MIN(per, g->N - j0);
             s.B = g->tb ? g->B + j0 * g->ldb : g->B + j0;
             s.C = g->C + j0;
             s.bias = g->bias ? g->bias + j0 : NULL;
-            gemm_simple_rows(&s, 0, 1);
+            gemm_simple_part(&s, 0, 1);
         }
         return;
     }
@@ -197,7 +236,7 @@ static void gemm_simple(const gemm_args *g, int nt)
     #pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
     for (int t = 0; t < nt; t++) {
         const int64_t i0 = t * rows_per, i1 = DN_MIN(g->M, i0 + rows_per);
-        if (i0 < i1) gemm_simple_rows(g, i0, i1);
+        if (i0 < i1) gemm_simple_part(g, i0, i1);
     }
 }
 

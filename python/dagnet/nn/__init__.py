@@ -10,7 +10,8 @@ core.
 """
 
 from dagnet.nn.layers import (Activation, Add, BatchNorm, Concat, Dense, Dropout, Flatten,
-                              Input, Layer, LayerNorm, Multiply, Node, Reshape, Subtract)
+                              Input, Layer, LayerNorm, Multiply, Node, Reshape, Slice, Split,
+                              Subtract)
 from dagnet.nn.model import LOSSES, OPTIMIZERS, Model, Sequential
 
 INITIALIZERS = ("zeros", "constant", "uniform", "normal", "lecun_uniform", "lecun_normal",
@@ -18,4 +19,4 @@ INITIALIZERS = ("zeros", "constant", "uniform", "normal", "lecun_uniform", "lecu
 
 __all__ = ["Activation", "Add", "BatchNorm", "Concat", "Dense", "Dropout", "Flatten", "Input",
            "Layer", "LayerNorm", "Model", "Multiply", "Node", "Reshape", "Sequential",
-           "Subtract", "LOSSES", "OPTIMIZERS", "INITIALIZERS"]
+           "Slice", "Split", "Subtract", "LOSSES", "OPTIMIZERS", "INITIALIZERS"]

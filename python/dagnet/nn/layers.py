@@ -249,3 +249,30 @@ class Concat(Layer):
 
     def emit(self, g, ids):
         return self._name(g, g.add_node("concat", ids, axis=self.axis))
+
+
+class Slice(Layer):
+    """Entries [start, stop) along ``axis`` (not the batch axis); negative
+    indices count from the end, ``stop=None`` runs to the end."""
+
+    def __init__(self, start, stop=None, axis=-1, name=None):
+        super().__init__(name)
+        self.start, self.stop, self.axis = start, stop, axis
+
+    def emit(self, g, ids):
+        stop = (1 << 62) if self.stop is None else self.stop
+        return self._name(g, g.add_node("slice", ids, axis=self.axis, start=self.start,
+                                        stop=stop))
+
+
+def Split(node, sizes, axis=-1, name=None):
+    """Split a node along ``axis`` into consecutive parts of ``sizes``;
+    returns one node per part."""
+    base = name or f"split_{next(_counter)}"
+    out, start = [], 0
+    for k, size in enumerate(sizes):
+        if int(size) < 1:
+            raise ValueError(f"{base}: part sizes must be >= 1, got {list(sizes)}")
+        out.append(Slice(start, start + int(size), axis=axis, name=f"{base}.{k}")(node))
+        start += int(size)
+    return out
