@@ -146,6 +146,7 @@ cdef class Graph:
     """A graph in the C core: add inputs and nodes, compile, run, train."""
     cdef dn_graph_t *g
     cdef public bint compiled
+    cdef list _run_inputs  # the last forward's input arrays: backward reads them
 
     def __cinit__(self):
         check(dn_graph_new(&self.g))
@@ -303,6 +304,7 @@ cdef class Graph:
             with nogil:
                 s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
             check(s)
+            self._run_inputs = conv
         finally:
             free(ptrs)
         outs = []

@@ -5,6 +5,7 @@
  * Backward (seed 000, section 4), with dZ = dY * act'(Y):
  *   dW += X^T dZ,  db += sum_rows dZ,  dX += dZ W^T
  */
+#include <math.h>
 #include <stdio.h>
 #include "internal.h"
 
@@ -21,6 +22,10 @@ static dn_status linear_infer(dn_node *node)
     if (!dn_act_fusable(a->act))
         return dn_fail_node(node, DN_ERR_INVALID, "activation '%s' cannot be fused into a dense "
                             "layer; add it as a separate activation node", dn_act_name(a->act));
+    if ((a->act == DN_ACT_LEAKY_RELU || a->act == DN_ACT_ELU) &&
+        !(a->alpha >= 0.0f && isfinite(a->alpha)))
+        return dn_fail_node(node, DN_ERR_INVALID, "%s needs alpha >= 0 (its gradient is computed "
+                            "from the output), got %g", dn_act_name(a->act), (double)a->alpha);
     int64_t n_in = in->dims[in->ndim - 1];
     if (n_in < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "the input has 0 features");
