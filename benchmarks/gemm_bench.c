@@ -1,10 +1,11 @@
 /* Timing of dn_sgemm on square and minibatch-training shapes.
  *
- *   gemm_bench [threads] [isa]      (isa: 0 generic, 1 avx2, 2 avx512)
+ *   gemm_bench [threads [isa [M N K ta tb]]]   (isa: 0 generic, 1 avx2, 2 avx512)
  *
  * Prints, per shape, GFLOP/s as the median of 7 repeats after a warm-up
- * (min and max beside it). Compare with numpy measured in the same session:
- * benchmarks/gemm_bench_numpy.py prints the same table. */
+ * (min and max beside it). A bare GFLOP/s figure means little on a shared
+ * machine: time the reference (e.g. numpy.matmul on float32 with the same
+ * thread count) in the same session and quote the ratio. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,23 @@ int main(int argc, char **argv)
 {
     const int nt = argc > 1 ? atoi(argv[1]) : 1;
     if (argc > 2) dn_cpu_set_isa((dn_isa)atoi(argv[2]));
+    shape custom = {0, 0, 0, 0, 0, "given"};
+    const int one = argc > 7;
+    if (one) {
+        custom.M = atoll(argv[3]);
+        custom.N = atoll(argv[4]);
+        custom.K = atoll(argv[5]);
+        custom.ta = atoi(argv[6]);
+        custom.tb = atoi(argv[7]);
+        if (custom.M < 1 || custom.N < 1 || custom.K < 1) {
+            fprintf(stderr, "M, N and K must be positive\n");
+            return 2;
+        }
+    }
     printf("isa %s, %d thread(s)\n", dn_isa_name(dn_cpu_isa()), nt);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const shape *sh = &shapes[s];
+    const size_t nshapes = one ? 1 : sizeof shapes / sizeof shapes[0];
+    for (size_t s = 0; s < nshapes; s++) {
+        const shape *sh = one ? &custom : &shapes[s];
         const int64_t M = sh->M, N = sh->N, K = sh->K;
         float *A = malloc((size_t)(M * K) * sizeof(float));
         float *B = malloc((size_t)(K * N) * sizeof(float));

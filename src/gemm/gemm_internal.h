@@ -1,11 +1,12 @@
 /* What the GEMM driver (gemm.c) and its per-ISA micro-kernels share.
  *
  * The driver packs op(B) into blocks of kc x nc, cut into NR-wide slivers
- * (sliver s holds kc rows of NR floats, zero-padded past N), and op(A) into
- * MR-tall slivers (element (i, p) at ap[p * MR + i]). A "sliver" function of
- * an ISA then multiplies one packed A sliver of m <= MR rows by every B
- * sliver of a block, tile after tile of C, and finishes each tile in
- * registers: beta on the first kc block, bias and activation on the last.
+ * (sliver s holds kc rows of NR floats, zero-padded past N), or reads the
+ * full slivers of a row-major op(B) in place; and it packs op(A) into MR-tall
+ * slivers (element (i, p) at ap[p * MR + i]). A "sliver" function of an ISA
+ * then multiplies one A sliver of m <= MR rows by every B sliver of a
+ * block, tile after tile of C, and finishes each tile in registers: beta on
+ * the first kc block, bias and activation on the last.
  */
 #ifndef DAGNET_GEMM_INTERNAL_H
 #define DAGNET_GEMM_INTERNAL_H

@@ -20,8 +20,9 @@ static inline __m256i lane_mask(int r)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), idx);
 }
 
-/* C tile (m x n, ldc) from a (kc x MR, packed) and b (kc x NR, packed);
- * m and nv (1 or 2 vectors of 8 columns) are constants in each instance. */
+/* C tile (m x n, ldc) from a (kc x MR, packed) and b (kc rows of NR floats,
+ * b_row apart); m and nv (1 or 2 vectors of 8 columns) are constants in
+ * each instance. */
 static inline __attribute__((always_inline)) void
 tile(const int m, const int nv, int n, int64_t kc, const float *a,
      const float *b, int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t)

@@ -2,14 +2,17 @@
  *
  * For every instruction set the machine has (dn_cpu_set_isa over GENERIC,
  * AVX2, AVX512): the four transposition cases, alpha and beta values (beta 0
- * with C filled with NaN), with and without bias, identity / relu / sigmoid /
- * tanh epilogues, leading dimensions larger than the matrices, edge shapes
- * (1, primes, just around the register tile and block sizes, more than one
- * block), and results bit-identical for 1, 2 and 3 threads. Elements of C
- * outside the M x N window must not change.
+ * with C filled with NaN), with and without bias, identity / relu / sigmoid
+ * / tanh / leaky relu epilogues, leading dimensions larger than the
+ * matrices, edge shapes (1, primes, just around the register tile and block
+ * sizes, more than one block), and results bit-identical for 1, 2 and 3
+ * threads. Elements of C outside the M x N window must not change. On
+ * Linux, matrices that end at an inaccessible page check that edge tiles
+ * never read past the end.
  *
  * Tolerance for element (i, j): (|alpha| sum_p |a_ip b_pj| + |beta c_ij| +
  * |bias_j|) (K + 4) FLT_EPSILON + 2 FLT_EPSILON. */
+#define _DEFAULT_SOURCE /* mmap, for the guard-page test */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -17,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 static int failures = 0;
 static int checks = 0;
@@ -42,10 +49,11 @@ static float *new_floats(int64_t n)
     return p;
 }
 
-static double act_d(dn_act act, double x)
+static double act_d(dn_act act, double alpha, double x)
 {
     switch (act) {
     case DN_ACT_RELU: return x > 0 ? x : 0;
+    case DN_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
     case DN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case DN_ACT_TANH: return tanh(x);
     default: return x;
@@ -61,6 +69,7 @@ typedef struct gemm_case {
     float alpha, beta;
     int bias;
     dn_act act;
+    float act_alpha;
 } gemm_case;
 
 static void describe(const gemm_case *c, char *buf, size_t n)
@@ -88,7 +97,7 @@ static void run_case(const gemm_case *c, int check_ref)
     if (c->beta == 0.0f) /* beta == 0 must not read C */
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C0[i * ldc + j] = NAN;
-    const dn_gemm_epilogue ep = {c->bias ? bias : NULL, c->act, 0.0f};
+    const dn_gemm_epilogue ep = {c->bias ? bias : NULL, c->act, c->act_alpha};
 
     /* the double reference and the error bound */
     double *ref = malloc((size_t)(M * N > 0 ? M * N : 1) * sizeof(double));
@@ -112,7 +121,7 @@ static void run_case(const gemm_case *c, int check_ref)
                 x += bias[j];
                 mag += fabs(bias[j]);
             }
-            ref[i * N + j] = act_d(c->act, x);
+            ref[i * N + j] = act_d(c->act, c->act_alpha, x);
             tol[i * N + j] = mag * (double)(K + 4) * FLT_EPSILON + 2.0 * FLT_EPSILON;
         }
 
@@ -163,27 +172,31 @@ static void run_case(const gemm_case *c, int check_ref)
 
 typedef struct mnk { int64_t M, N, K; } mnk;
 
-/* Edge and block shapes: 1, primes, around MR (12, 6, 4), NR (32, 16), KC
- * (384, 256), NC (384, 512), and more than one block in every direction. */
+/* Edge and block shapes: 1, primes, around MR (12, 6, 4), NR (32, 16), kc
+ * (512, 256), nc (512, 256), the 256 rows up to which B is read in place,
+ * and more than one block in every direction. */
 static const mnk shapes[] = {
-    {1, 1, 1}, {1, 7, 13}, {7, 1, 13}, {13, 7, 1}, {2, 3, 5},
+    {1, 1, 1}, {1, 7, 13}, {7, 1, 13}, {13, 7, 1}, {2, 3, 5}, {64, 64, 1},
     {7, 13, 31}, {31, 97, 13}, {97, 31, 7}, {13, 13, 13},
     {11, 31, 17}, {12, 32, 16}, {13, 33, 15}, {5, 15, 9}, {6, 16, 8}, {7, 17, 7},
     {3, 17, 4}, {4, 16, 3}, {25, 65, 19}, {24, 64, 33},
-    {29, 47, 383}, {23, 41, 384}, {19, 37, 385}, {17, 40, 255}, {9, 50, 257},
-    {37, 383, 29}, {26, 385, 31}, {14, 511, 23}, {15, 513, 27},
-    {130, 520, 800}, {97, 1031, 131}, {389, 61, 769},
-    {1, 777, 300}, {300, 1, 500}, {64, 64, 1},
+    {29, 47, 255}, {23, 41, 256}, {19, 37, 257}, {17, 40, 511}, {9, 50, 512},
+    {14, 45, 513}, {10, 33, 1100},
+    {37, 255, 29}, {26, 257, 31}, {14, 511, 23}, {15, 513, 27}, {8, 1100, 9},
+    {256, 70, 40}, {257, 70, 40}, {130, 520, 800}, {97, 1031, 131},
+    {389, 61, 769}, {1000, 40, 300},
+    {1, 777, 300}, {1, 3000, 20}, {300, 1, 500}, {2100, 1, 30},
 };
 
-typedef struct params { float alpha, beta; int bias; dn_act act; } params;
+typedef struct params { float alpha, beta; int bias; dn_act act; float act_alpha; } params;
 
 static const params variants[] = {
-    {1.0f, 0.0f, 0, DN_ACT_IDENTITY},  /* C filled with NaN, not read */
-    {0.5f, 1.0f, 1, DN_ACT_RELU},
-    {-1.5f, 0.25f, 1, DN_ACT_SIGMOID},
-    {1.0f, -1.0f, 0, DN_ACT_TANH},
-    {2.0f, 0.0f, 1, DN_ACT_RELU},
+    {1.0f, 0.0f, 0, DN_ACT_IDENTITY, 0.0f},  /* C filled with NaN, not read */
+    {0.5f, 1.0f, 1, DN_ACT_RELU, 0.0f},
+    {-1.5f, 0.25f, 1, DN_ACT_SIGMOID, 0.0f},
+    {1.0f, -1.0f, 0, DN_ACT_TANH, 0.0f},
+    {2.0f, 0.0f, 1, DN_ACT_RELU, 0.0f},
+    {0.75f, 0.5f, 1, DN_ACT_LEAKY_RELU, 0.1f},
 };
 
 static void run_isa(int check_ref)
@@ -197,20 +210,60 @@ static void run_isa(int check_ref)
                 const params *v = &variants[(s + t + 3 * k) % nvar];
                 gemm_case c = {t >> 1, t & 1, shapes[s].M, shapes[s].N, shapes[s].K,
                                (s + k) % 3 == 0 ? 0 : 5 + s % 4,
-                               v->alpha, v->beta, v->bias, v->act};
+                               v->alpha, v->beta, v->bias, v->act, v->act_alpha};
                 run_case(&c, check_ref && k == 0);
             }
         }
     /* K = 0 and alpha = 0: C = act(beta C + bias) */
     for (int t = 0; t < 4; t++) {
-        gemm_case k0 = {t >> 1, t & 1, 9, 21, 0, 3, 1.0f, 0.5f, 1, DN_ACT_RELU};
+        gemm_case k0 = {t >> 1, t & 1, 9, 21, 0, 3, 1.0f, 0.5f, 1, DN_ACT_RELU, 0.0f};
         run_case(&k0, check_ref);
-        gemm_case a0 = {t >> 1, t & 1, 40, 70, 50, 0, 0.0f, 2.0f, 1, DN_ACT_IDENTITY};
+        gemm_case a0 = {t >> 1, t & 1, 40, 70, 50, 0, 0.0f, 2.0f, 1, DN_ACT_IDENTITY, 0.0f};
         run_case(&a0, check_ref);
-        gemm_case b0 = {t >> 1, t & 1, 17, 19, 0, 1, 1.0f, 0.0f, 0, DN_ACT_SIGMOID};
+        gemm_case b0 = {t >> 1, t & 1, 17, 19, 0, 1, 1.0f, 0.0f, 0, DN_ACT_SIGMOID, 0.0f};
         run_case(&b0, check_ref);
     }
 }
+
+#ifdef __linux__
+/* n floats that end where an inaccessible page begins; *map and *len give
+ * the mapping to unmap. */
+static float *guarded_floats(int64_t n, void **map, size_t *len)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes = (size_t)n * sizeof(float);
+    *len = (bytes + page - 1) / page * page + page;
+    char *p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect(p + *len - page, page, PROT_NONE) != 0) {
+        printf("FAIL: could not map a guarded buffer\n");
+        exit(2);
+    }
+    *map = p;
+    float *x = (float *)(p + *len - page - bytes);
+    for (int64_t i = 0; i < n; i++) x[i] = uniform();
+    return x;
+}
+
+/* Edge shapes with A, B and C packed tight against an inaccessible page: a
+ * read past the end of any of them ends the test with a fault. */
+static void test_guard_pages(void)
+{
+    static const mnk edge[] = {{13, 33, 15}, {1, 7, 13}, {7, 1, 13}, {25, 65, 19},
+                               {12, 17, 21}, {3, 5, 700}, {30, 31, 1}, {257, 45, 9}};
+    for (size_t s = 0; s < sizeof edge / sizeof edge[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const int ta = t >> 1, tb = t & 1;
+            const int64_t M = edge[s].M, N = edge[s].N, K = edge[s].K;
+            void *ma, *mb, *mc, *mbias;
+            size_t la, lb, lc, lbias;
+            float *A = guarded_floats(M * K, &ma, &la), *B = guarded_floats(K * N, &mb, &lb);
+            float *C = guarded_floats(M * N, &mc, &lc), *bias = guarded_floats(N, &mbias, &lbias);
+            const dn_gemm_epilogue ep = {bias, DN_ACT_RELU, 0.0f};
+            dn_sgemm(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.5f, C, N, &ep, 2);
+            checks++;
+            munmap(ma, la); munmap(mb, lb); munmap(mc, lc); munmap(mbias, lbias);
+        }
+}
+#endif
 
 /* M or N of 0 leaves C alone. */
 static void test_empty(void)
@@ -251,6 +304,9 @@ int main(void)
     for (int isa = DN_ISA_GENERIC; isa <= (int)best; isa++) {
         dn_cpu_set_isa((dn_isa)isa);
         run_isa(isa == DN_ISA_GENERIC);
+#ifdef __linux__
+        test_guard_pages();
+#endif
         printf("isa %-7s done, %d failure(s) so far\n", dn_isa_name(dn_cpu_isa()), failures);
     }
     dn_cpu_set_isa(best);
