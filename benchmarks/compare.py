@@ -197,13 +197,15 @@ print((peak - base) / 1e6)
 """
 
 
-def peak_memory(lib):
+def peak_memory(lib, repeats=3):
+    """Median over fresh processes of the peak RSS added by one epoch, MB."""
     here = os.path.dirname(os.path.abspath(__file__))
-    r = subprocess.run([sys.executable, "-c", MEM_SNIPPET, lib, here], capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        return float("nan")
-    return float(r.stdout.strip().splitlines()[-1])
+    out = []
+    for _ in range(repeats):
+        r = subprocess.run([sys.executable, "-c", MEM_SNIPPET, lib, here], capture_output=True,
+                           text=True)
+        out.append(float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else np.nan)
+    return float(np.median(out))
 
 
 # --- report -----------------------------------------------------------------------

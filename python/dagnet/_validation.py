@@ -29,7 +29,9 @@ def as_float32(X, name="X", shape=None, allow_nan=False):
         if tuple(arr.shape[1:]) != shape:
             raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not allow_nan and arr.size and not np.isfinite(arr).all():
+    # a float64 sum of float32 values is finite exactly when every value is,
+    # and it needs no temporary array as large as X
+    if not allow_nan and arr.size and not np.isfinite(arr.sum(dtype=np.float64)):
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first")
     return arr
 
