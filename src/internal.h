@@ -129,6 +129,8 @@ dn_shape dn_node_out_full(const dn_node *node, int64_t n);
 /* Elements of input i / of the output for batch size n. */
 int64_t dn_node_in_numel(const dn_node *node, int i, int64_t n);
 int64_t dn_node_out_numel(const dn_node *node, int64_t n);
+/* Write a full shape as "(batch, 3, 4)" (per-sample (3, 4), batched). */
+void dn_format_full(const dn_shape *s, int batched, char *buf, size_t size);
 /* Normalise a full-tensor axis (negative from the end) for a full rank;
  * -1 when out of range. */
 int dn_axis_norm(int axis, int full_ndim);

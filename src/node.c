@@ -59,3 +59,15 @@ int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
     p->constrain = constrain;
     return node->n_params++;
 }
+
+/* "(batch, 3, 4)" for the per-sample shape (3, 4) of a batched input. */
+void dn_format_full(const dn_shape *s, int batched, char *buf, size_t size)
+{
+    int used = snprintf(buf, size, "(%s", batched ? "batch" : "");
+    for (int i = 0; i < s->ndim && used > 0 && (size_t)used < size; i++)
+        used += snprintf(buf + used, size - (size_t)used, "%s%lld",
+                         (i || batched) ? ", " : "", (long long)s->dims[i]);
+    if (used > 0 && (size_t)used < size)
+        snprintf(buf + used, size - (size_t)used,
+                 s->ndim + (batched ? 1 : 0) == 1 ? ",)" : ")");
+}

@@ -16,6 +16,7 @@
  * run with the same ctx->training as the forward it follows.
  */
 #include "internal.h"
+#include "fastmath.h"
 
 /* Elements per chunk of the threaded loops; smaller outputs stay on one
  * thread. */
@@ -50,24 +51,8 @@ static int dropout_active(const dn_ctx *c)
 /* 1 / (1 - rate), the same in the fast and reference kernels. */
 static float keep_scale(float rate) { return (float)(1.0 / (1.0 - (double)rate)); }
 
-/* The bits of a float as an integer: for non-negative floats the integer
- * order is the float order. The kernels compare and select on these with
- * integer masks, since gcc neither if-converts float comparisons nor
- * speculates float arithmetic under its default -ftrapping-math, and a
- * branch in a loop stops it from vectorising. */
-static inline int32_t float_bits(float x)
-{
-    int32_t i;
-    memcpy(&i, &x, sizeof i);
-    return i;
-}
-
-static inline float bits_float(int32_t i)
-{
-    float x;
-    memcpy(&x, &i, sizeof x);
-    return x;
-}
+/* The kernels compare and select on float bits (fastmath.h): for
+ * non-negative floats the integer order is the float order. */
 
 /* mask (n): uniform draws in [0, 1) in, 0 or 1 out (kept when u >= rate);
  * out (n) = x (n) * scale where kept, else 0. */

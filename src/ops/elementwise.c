@@ -45,17 +45,6 @@ static int ew_code(dn_op op)
     }
 }
 
-/* "(batch, 3, 4)" for the per-sample shape (3, 4) of a batched input. */
-static void format_full(const dn_shape *s, int batched, char *buf, size_t size)
-{
-    int used = snprintf(buf, size, "(%s", batched ? "batch" : "");
-    for (int i = 0; i < s->ndim && used > 0 && (size_t)used < size; i++)
-        used += snprintf(buf + used, size - (size_t)used, "%s%lld",
-                         (i || batched) ? ", " : "", (long long)s->dims[i]);
-    if (used > 0 && (size_t)used < size)
-        snprintf(buf + used, size - (size_t)used,
-                 s->ndim + (batched ? 1 : 0) == 1 ? ",)" : ")");
-}
 
 static void set_no_state(dn_node *node)
 {
@@ -452,7 +441,7 @@ static dn_status check_rank(dn_node *node, int i)
     int full = node->in_shape[i].ndim + (node->in_batched[i] ? 1 : 0);
     if (full > DN_MAX_DIMS) {
         char s[192];
-        format_full(&node->in_shape[i], node->in_batched[i], s, sizeof s);
+        dn_format_full(&node->in_shape[i], node->in_batched[i], s, sizeof s);
         return dn_fail_node(node, DN_ERR_INVALID,
                             "input %d has shape %s, %d dimensions; dagnet tensors "
                             "have at most %d: reshape it first", i, s, full, DN_MAX_DIMS);
@@ -481,8 +470,8 @@ static dn_status binary_infer(dn_node *node)
     int ba = node->in_batched[0] ? 1 : 0, bb = node->in_batched[1] ? 1 : 0;
     int ra = node->in_shape[0].ndim + ba, rb = node->in_shape[1].ndim + bb;
     int r = DN_MAX(ra, rb), bo = ba || bb;
-    format_full(&node->in_shape[0], ba, sa, sizeof sa);
-    format_full(&node->in_shape[1], bb, sb, sizeof sb);
+    dn_format_full(&node->in_shape[0], ba, sa, sizeof sa);
+    dn_format_full(&node->in_shape[1], bb, sb, sizeof sb);
     if ((ba && ra < r) || (bb && rb < r))
         return dn_fail_node(node, DN_ERR_INVALID,
                             "cannot broadcast %s with %s: the batch axis of the "

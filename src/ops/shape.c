@@ -27,17 +27,6 @@ static void set_no_state(dn_node *node)
     node->ws_per_sample = node->ws_fixed = 0;
 }
 
-/* "(batch, 3, 4)" for the per-sample shape (3, 4) of a batched input. */
-static void format_full(const dn_shape *s, int batched, char *buf, size_t size)
-{
-    int used = snprintf(buf, size, "(%s", batched ? "batch" : "");
-    for (int i = 0; i < s->ndim && used > 0 && (size_t)used < size; i++)
-        used += snprintf(buf + used, size - (size_t)used, "%s%lld",
-                         (i || batched) ? ", " : "", (long long)s->dims[i]);
-    if (used > 0 && (size_t)used < size)
-        snprintf(buf + used, size - (size_t)used,
-                 s->ndim + (batched ? 1 : 0) == 1 ? ",)" : ")");
-}
 
 /* y (m) += x (m) */
 DN_TARGET_CLONES
@@ -67,7 +56,7 @@ static int sample_axis(dn_node *node, dn_status *st)
     char s[192];
     int b = node->in_batched[0] ? 1 : 0, full = node->in_shape[0].ndim + b;
     int ax = dn_axis_norm(node->attrs.axis, full);
-    format_full(&node->in_shape[0], b, s, sizeof s);
+    dn_format_full(&node->in_shape[0], b, s, sizeof s);
     *st = DN_OK;
     if (ax < 0)
         *st = dn_fail_node(node, DN_ERR_INVALID,
@@ -191,11 +180,11 @@ static dn_status concat_infer(dn_node *node)
     const dn_shape *a = &node->in_shape[0];
     int b = node->in_batched[0] ? 1 : 0;
     dn_shape out = *a;
-    format_full(a, b, s0, sizeof s0);
+    dn_format_full(a, b, s0, sizeof s0);
     for (int i = 1; i < node->n_in; i++) {
         const dn_shape *s = &node->in_shape[i];
         int bi = node->in_batched[i] ? 1 : 0, same = s->ndim == a->ndim;
-        format_full(s, bi, si, sizeof si);
+        dn_format_full(s, bi, si, sizeof si);
         if (bi != b)
             return dn_fail_node(node, DN_ERR_INVALID,
                                 "input %d has shape %s and input 0 %s: all inputs "
@@ -305,7 +294,7 @@ static dn_status slice_infer(dn_node *node)
     dn_shape out = node->in_shape[0];
     int64_t lo, hi;
     slice_bounds(&node->attrs, out.dims[ax], &lo, &hi);
-    format_full(&node->in_shape[0], node->in_batched[0], s, sizeof s);
+    dn_format_full(&node->in_shape[0], node->in_batched[0], s, sizeof s);
     if (hi <= lo)
         return dn_fail_node(node, DN_ERR_INVALID,
                             "slice [%lld, %lld) of axis %d (size %lld) of input shape "

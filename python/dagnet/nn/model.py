@@ -78,6 +78,9 @@ class Model:
             if not isinstance(y, Node):
                 raise TypeError("Model outputs must be nodes returned by layers")
         self.name = name
+        self._init_state()
+
+    def _init_state(self):
         self.n_threads = None
         self._graph = None
         self._loss = None
@@ -310,14 +313,7 @@ class Sequential(Model):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
         self.name = name
-        self.n_threads = None
-        self._graph = None
-        self._loss = None
-        self._optimizer = None
-        self._train_graph = None
-        self._target_shape = None
-        self._seed = None
-        self.history_ = []
+        self._init_state()
         self.inputs = self.outputs = None
 
     def add(self, layer):
