@@ -39,6 +39,10 @@ def stats(times):
 
 
 def bench(fn, repeats, warmup=1):
+    # let the thread pools of the library measured before go idle: OpenBLAS
+    # and OpenMP workers spin for a while after their last job and would take
+    # the second core from the library measured now
+    time.sleep(0.3)
     for _ in range(warmup):
         fn()
     out = []
@@ -65,6 +69,35 @@ def dagnet_gemm(n, threads, repeats):
     B = rng.standard_normal((n, n), dtype=np.float32)
     C = np.empty((n, n), np.float32)
     return bench(lambda: _core.sgemm(A, B, C, nthreads=threads), repeats)
+
+
+# (M, N, K, trans_a, trans_b): the products of a 784-512-256-10 training step, batch 128
+TRAIN_SHAPES = [(128, 512, 784, 0, 0), (128, 256, 512, 0, 0), (128, 10, 256, 0, 0),
+                (784, 512, 128, 1, 0), (512, 256, 128, 1, 0), (128, 512, 256, 0, 1),
+                (200, 100, 64, 0, 0), (64, 100, 200, 1, 0), (200, 64, 100, 0, 1)]
+
+
+def shape_operands(M, N, K, ta, tb):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((K, M) if ta else (M, K), dtype=np.float32)
+    B = rng.standard_normal((N, K) if tb else (K, N), dtype=np.float32)
+    return A, B, np.empty((M, N), np.float32)
+
+
+def dagnet_gemm_shape(shape, threads, repeats):
+    from dagnet import _core
+    A, B, C = shape_operands(*shape)
+    ta, tb = shape[3], shape[4]
+    return bench(lambda: _core.sgemm(A, B, C, trans_a=ta, trans_b=tb, nthreads=threads),
+                 repeats * 5)
+
+
+def numpy_gemm_shape(shape, threads, repeats):
+    A, B, C = shape_operands(*shape)
+    a = A.T if shape[3] else A
+    b = B.T if shape[4] else B
+    with threadpool_limits(threads):
+        return bench(lambda: np.matmul(a, b, out=C), repeats * 5)
 
 
 def numpy_gemm(n, threads, repeats):
@@ -100,6 +133,34 @@ def sklearn_epoch(X, y, threads, repeats):
                           random_state=0, shuffle=True).fit(X, y)
     with threadpool_limits(threads):
         return bench(run, repeats)
+
+
+def digits_fit(threads, repeats):
+    """200 epochs of scikit-learn's MLPClassifier defaults on digits, and the
+    same network and recipe in dagnet (early stopping off in both)."""
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+    from dagnet.nn import Dense, Sequential
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+
+    def run_dagnet():
+        m = Sequential([Dense(100, activation="relu"), Dense(10)])
+        m.build(input_shape=(64,), random_state=0).n_threads = threads
+        m.compile("softmax_cross_entropy", "adam", learning_rate=1e-3, l2=1e-4,
+                  reg_per_sample=True)
+        m.fit(X, y, epochs=200, batch_size=200)
+
+    def run_sklearn():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPClassifier(max_iter=200, n_iter_no_change=1000, random_state=0).fit(X, y)
+
+    d = bench(run_dagnet, repeats)
+    with threadpool_limits(threads):
+        s = bench(run_sklearn, repeats)
+    return d, s
 
 
 TORCH_SNIPPET = r"""
@@ -220,7 +281,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--torch-python", default=None)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["gemm", "mlp", "memory"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["gemm", "digits", "mlp", "memory"])
     args = ap.parse_args()
     torch_py = find_torch_python(args.torch_python)
     sizes = [128, 512, 1024] if args.quick else [128, 256, 512, 1024, 2048]
@@ -246,6 +307,27 @@ def main():
                     gt = (flop / s[0], flop / s[2], flop / s[1])
                     line += f" {fmt(gt):>22} {gd[0] / gt[0]:6.2f}"
                 print(line)
+
+    if "gemm" not in args.skip:
+        for t in args.threads:
+            print(f"\nSGEMM, the shapes of minibatch training, {t} thread(s): GFLOP/s median")
+            print(f"{'M x N x K, op':>24} {'dagnet':>8} {'numpy':>8} {'ratio':>6}")
+            for shape in TRAIN_SHAPES:
+                M, N, K, ta, tb = shape
+                flop = 2.0 * M * N * K / 1e9
+                d = dagnet_gemm_shape(shape, t, rep)
+                npy = numpy_gemm_shape(shape, t, rep)
+                op = ("A^T" if ta else "A") + ("B^T" if tb else "B")
+                print(f"{f'{M} x {N} x {K}, {op}':>24} {flop / d[0]:8.1f} {flop / npy[0]:8.1f} "
+                      f"{npy[0] / d[0]:6.2f}")
+
+    if "digits" not in args.skip:
+        for t in args.threads:
+            d, s_ = digits_fit(t, 3 if args.quick else 5)
+            print(f"\ndigits, MLPClassifier defaults (64-100-10 ReLU, adam, batch 200), 200 epochs, "
+                  f"{t} thread(s): seconds per fit median [min-max]")
+            print(f"  dagnet        {fmt(d)}")
+            print(f"  scikit-learn  {fmt(s_)}   scikit-learn / dagnet = {s_[0] / d[0]:.2f}")
 
     if "mlp" not in args.skip:
         X, y = mlp_data()

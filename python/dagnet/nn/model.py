@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from dagnet import _core
+from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import as_float32, seed_from
 from dagnet.nn.layers import InputLayer, Node, Input, Layer
 
@@ -139,7 +140,7 @@ class Model:
         return self._graph
 
     def _nthreads(self):
-        return 0 if self.n_threads is None else int(self.n_threads)
+        return resolve_threads(self.n_threads)
 
     # --- running ------------------------------------------------------------
 
@@ -162,8 +163,10 @@ class Model:
         may follow. ``training`` turns on dropout and batch statistics."""
         self._require_built()
         conv = self._convert_inputs(X)
-        outs = self._graph.forward(self._pad_inputs(self._graph, conv), training=training,
-                                   grad=True, nthreads=self._nthreads())
+        nt = self._nthreads()
+        with quiet_blas(nt):
+            outs = self._graph.forward(self._pad_inputs(self._graph, conv), training=training,
+                                       grad=True, nthreads=nt)
         return outs[0] if len(outs) == 1 else outs
 
     def backward(self, grad_output):
@@ -172,7 +175,9 @@ class Model:
         self._require_built()
         gs = _as_list(grad_output) if len(self.outputs) > 1 else [grad_output]
         gs = [np.ascontiguousarray(g_, dtype=np.float32) for g_ in gs]
-        grads = self._graph.backward(gs, nthreads=self._nthreads())[:len(self.inputs)]
+        nt = self._nthreads()
+        with quiet_blas(nt):
+            grads = self._graph.backward(gs, nthreads=nt)[:len(self.inputs)]
         return grads[0] if len(grads) == 1 else grads
 
     def predict(self, X, batch_size=1024):
@@ -180,8 +185,10 @@ class Model:
         self._require_built()
         conv = self._convert_inputs(X)
         ins = self._pad_inputs(self._graph, conv)
-        outs = [self._graph.predict(ins, k, chunk=batch_size, nthreads=self._nthreads())
-                for k in range(len(self.outputs))]
+        nt = self._nthreads()
+        with quiet_blas(nt):
+            outs = [self._graph.predict(ins, k, chunk=batch_size, nthreads=nt)
+                    for k in range(len(self.outputs))]
         return outs[0] if len(outs) == 1 else outs
 
     def parameters(self):
@@ -262,8 +269,9 @@ class Model:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        return g.train_epoch(conv + [yt, w], int(batch_size), shuffle=shuffle,
-                             nthreads=self._nthreads())
+        nt = self._nthreads()
+        with quiet_blas(nt):
+            return g.train_epoch(conv + [yt, w], int(batch_size), shuffle=shuffle, nthreads=nt)
 
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
             verbose=False):
