@@ -273,12 +273,31 @@ static void zero(float *p, int64_t floats)
     if (p && floats > 0) memset(p, 0, (size_t)floats * sizeof(float));
 }
 
+/* A node whose backward runs in this plan. */
+static int runs_backward(const dn_graph_t *g, int v)
+{
+    return g->plan.active[v] && g->plan.needs_grad[v] && g->nodes[v].op != DN_OP_INPUT;
+}
+
+/* Zero the parameter gradients no backward writes whole: those of nodes
+ * that do not run backward or cannot write a fresh gradient. */
+static void zero_param_grads(dn_graph_t *g)
+{
+    for (int k = 0; k < g->n_params; k++) {
+        const dn_param_rec *r = &g->params[k];
+        const dn_node *nd = &g->nodes[r->node];
+        int fresh = runs_backward(g, r->node) && nd->params[r->index].trainable &&
+                    (dn_op_get(nd->op)->flags & DN_OPF_BWD_FRESH);
+        if (!fresh) zero(g->grad_arena + r->offset, r->size);
+    }
+}
+
 dn_status dn_exec_backward(dn_graph_t *g, const float *const *grad_outputs, int nthreads)
 {
     const dn_plan *pl = &g->plan;
     int64_t n = g->run_n;
     int ref = dn_reference_mode();
-    memset(g->grad_arena, 0, (size_t)(g->param_floats ? g->param_floats : 16) * sizeof(float));
+    zero_param_grads(g);
     /* gradients zeroed at the start: targets (seeded below) and nodes that
      * no consumer passes a gradient to */
     for (int v = 0; v < g->n_nodes; v++)
@@ -300,17 +319,26 @@ dn_status dn_exec_backward(dn_graph_t *g, const float *const *grad_outputs, int 
     for (int p = g->n_nodes - 1; p >= 0; p--) {
         int v = g->order[p];
         const dn_node *nd = &g->nodes[v];
-        if (!pl->active[v] || !pl->needs_grad[v] || nd->op == DN_OP_INPUT) continue;
+        if (!runs_backward(g, v)) continue;
+        const dn_op_def *def = dn_op_get(nd->op);
+        int fresh_ok = (def->flags & DN_OPF_BWD_FRESH) != 0;
+        dn_ctx c;
+        fill_ctx(g, v, n, nthreads, 1, &c);
+        /* this node's backward is the first to pass a gradient to input u:
+         * the op writes it whole (fresh) or the executor zeroes it */
         for (int i = 0; i < nd->n_in; i++) {
             int u = nd->in[i];
             int dup = 0;
             for (int j = 0; j < i; j++) dup |= nd->in[j] == u;
-            if (!dup && pl->zero_at[u] == v)
+            if (dup || pl->zero_at[u] != v) continue;
+            if (fresh_ok && c.gin[i])
+                c.gin_fresh |= 1u << i;
+            else
                 zero(arena_at(g, pl->grad_off[u]), dn_node_out_numel(&g->nodes[u], n));
         }
-        const dn_op_def *def = dn_op_get(nd->op);
-        dn_ctx c;
-        fill_ctx(g, v, n, nthreads, 1, &c);
+        if (fresh_ok)
+            for (int j = 0; j < nd->n_params; j++)
+                if (c.gparam[j]) c.gparam_fresh |= 1u << j;
         (ref ? def->backward_ref : def->backward)(&c);
     }
     return DN_OK;

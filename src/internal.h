@@ -74,6 +74,9 @@ typedef struct dn_ctx {
     float *gout;                  /* gradient of the output; the op may overwrite it */
     float *param[DN_MAX_PARAMS];
     float *gparam[DN_MAX_PARAMS]; /* ADD into these */
+    /* DN_OPF_BWD_FRESH ops: bit i of gin_fresh (j of gparam_fresh) is set when
+     * gin[i] (gparam[j]) holds nothing yet: write it whole instead of adding */
+    unsigned gin_fresh, gparam_fresh;
     float *saved;
     float *ws;
     int training;                 /* DN_RUN_TRAINING was given */
@@ -92,6 +95,10 @@ typedef void (*dn_kernel_fn)(const dn_ctx *c);
 #define DN_OPF_BWD_OUT (1u << 8)  /* the output's value */
 #define DN_OPF_LOSS (1u << 9)     /* a loss: output is a scalar, seeded with 1 */
 #define DN_OPF_NO_GRAD_IN1 (1u << 10) /* input 1 and on get no gradient (targets) */
+/* Backward honours gin_fresh and gparam_fresh: it writes every element of a
+ * fresh gradient instead of adding, so the executor need not zero it first
+ * (of an input given twice, only the first slot is fresh). */
+#define DN_OPF_BWD_FRESH (1u << 11)
 
 typedef struct dn_op_def {
     dn_op op;

@@ -118,22 +118,29 @@ typedef struct step_consts {
     float clip;        /* gradient scale from clipping (1 without) */
     float l2, l1;      /* loss-term decay of this parameter (0 when it has none) */
     float lr, mu, rho, eps, b1, b2;
-    float adam_step;   /* lr / (1 - b1^t) */
-    float adam_bc2;    /* sqrt(1 - b2^t) */
+    float adam_step;   /* lr sqrt(1 - b2^t) / (1 - b1^t) */
+    float adam_eps;    /* eps sqrt(1 - b2^t) */
     float keep;        /* ADAMW: 1 - lr weight_decay on decayed parameters, else 1 */
 } step_consts;
 
 /* One tile of one parameter: w (n), raw gradient g (n), state s0, s1 (n,
  * those the rule uses). The rules of include/dagnet/optim.h; seed 000 5
  * (SGD), 5.1 (momentum), 5.2 (Adam, eps outside the square root, the
- * PyTorch form); Nesterov in scikit-learn's form. */
-DN_TARGET_CLONES
-static void update_tile(const step_consts *k, float *restrict w,
-                        const float *restrict g_in, float *restrict s0,
-                        float *restrict s1, int64_t n)
+ * PyTorch form); Nesterov in scikit-learn's form. Adam's bias corrections
+ * are folded into two constants,
+ *   lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ *     = adam_step m / (sqrt(v) + adam_eps),
+ * which leaves one square root and one division per element, the costliest
+ * operations of the loop. `decay` is a constant in each caller:
+ * without it the gradient is g_in clip alone (the same value, since the
+ * decay terms would add zeros). */
+static inline __attribute__((always_inline)) void
+update_rule(const step_consts *k, const int decay, float *restrict w,
+            const float *restrict g_in, float *restrict s0, float *restrict s1, int64_t n)
 {
     const float cl = k->clip, l2 = k->l2, l1 = k->l1, lr = k->lr;
-#define GRAD(i) (g_in[i] * cl + l2 * w[i] + l1 * (float)((w[i] > 0.0f) - (w[i] < 0.0f)))
+#define GRAD(i) (decay ? g_in[i] * cl + l2 * w[i] + l1 * (float)((w[i] > 0.0f) - (w[i] < 0.0f)) \
+                       : g_in[i] * cl)
     switch (k->kind) {
     case DN_OPTIM_SGD:
         for (int64_t i = 0; i < n; i++) w[i] -= lr * GRAD(i);
@@ -166,37 +173,59 @@ static void update_tile(const step_consts *k, float *restrict w,
         }
         break;
     case DN_OPTIM_ADAM:
-    case DN_OPTIM_ADAMW:
+    case DN_OPTIM_ADAMW: {
+        const float b1 = k->b1, c1 = 1.0f - k->b1, b2 = k->b2, c2 = 1.0f - k->b2;
+        const float step = k->adam_step, e = k->adam_eps, keep = k->keep;
         for (int64_t i = 0; i < n; i++) {
             float g = GRAD(i);
-            s0[i] = k->b1 * s0[i] + (1.0f - k->b1) * g;
-            s1[i] = k->b2 * s1[i] + (1.0f - k->b2) * g * g;
-            float denom = sqrtf(s1[i]) / k->adam_bc2 + k->eps;
-            w[i] = w[i] * k->keep - k->adam_step * s0[i] / denom;
+            float m = b1 * s0[i] + c1 * g;
+            float v = b2 * s1[i] + c2 * g * g;
+            s0[i] = m;
+            s1[i] = v;
+            w[i] = w[i] * keep - step * m / (sqrtf(v) + e);
         }
         break;
+    }
     default: break;
     }
 #undef GRAD
 }
 
+DN_TARGET_CLONES
+static void update_tile_plain(const step_consts *k, float *restrict w, const float *restrict g_in,
+                              float *restrict s0, float *restrict s1, int64_t n)
+{
+    update_rule(k, 0, w, g_in, s0, s1, n);
+}
+
+DN_TARGET_CLONES
+static void update_tile_decay(const step_consts *k, float *restrict w, const float *restrict g_in,
+                              float *restrict s0, float *restrict s1, int64_t n)
+{
+    update_rule(k, 1, w, g_in, s0, s1, n);
+}
+
 /* *sq += sum x^2 and, when ab is given, *ab += sum |x| over x (n), in
- * double over 8 lanes (element i in lane i % 8) added in a fixed order. */
+ * double over 8 lanes (element i in lane i % 8) added in a fixed order. The
+ * two sums run in separate loops over whole lanes, which gcc vectorises
+ * (one loop for both, or a tail loop on the same lanes, it does not). */
 DN_TARGET_CLONES
 static void add_sums(const float *x, int64_t n, double *sq, double *ab)
 {
     double s2[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t i = 0; i < n8; i += 8)
         for (int l = 0; l < 8; l++) {
             double v = x[i + l];
             s2[l] += v * v;
-            s1[l] += fabs(v);
         }
-    for (int l = 0; i < n; i++, l++) {
+    if (ab)
+        for (int64_t i = 0; i < n8; i += 8)
+            for (int l = 0; l < 8; l++) s1[l] += fabs((double)x[i + l]);
+    for (int64_t i = n8; i < n; i++) {
         double v = x[i];
-        s2[l] += v * v;
-        s1[l] += fabs(v);
+        s2[i - n8] += v * v;
+        s1[i - n8] += fabs(v);
     }
     *sq += ((s2[0] + s2[1]) + (s2[2] + s2[3])) + ((s2[4] + s2[5]) + (s2[6] + s2[7]));
     if (ab) *ab += ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
@@ -244,6 +273,7 @@ static void update_param(const step_consts *k, dn_param_view *p, int want_reg,
     int64_t nchunks = (size + chunk - 1) / chunk;
     int slots = dn_optim_state_slots(k->kind);
     float *s0 = slots > 0 ? p->state[0] : NULL, *s1 = slots > 1 ? p->state[1] : NULL;
+    const int decay = k->l2 != 0.0f || k->l1 != 0.0f;
     (void)nt;
 #pragma omp parallel for num_threads(nt) if(nchunks > 1 && size >= OPT_PAR_MIN) schedule(static)
     for (int64_t c = 0; c < nchunks; c++) {
@@ -251,9 +281,10 @@ static void update_param(const step_consts *k, dn_param_view *p, int want_reg,
         part2[c] = part1[c] = 0.0;
         for (int64_t t = b; t < e; t += OPT_TILE) {
             int64_t len = DN_MIN((int64_t)OPT_TILE, e - t);
-            if (want_reg) add_sums(p->value + t, len, &part2[c], &part1[c]);
-            update_tile(k, p->value + t, p->grad_in + t, s0 ? s0 + t : NULL,
-                        s1 ? s1 + t : NULL, len);
+            if (want_reg) add_sums(p->value + t, len, &part2[c], k->l1 != 0.0f ? &part1[c] : NULL);
+            (decay ? update_tile_decay : update_tile_plain)(k, p->value + t, p->grad_in + t,
+                                                            s0 ? s0 + t : NULL,
+                                                            s1 ? s1 + t : NULL, len);
         }
     }
     if (!want_reg) return;
@@ -375,8 +406,9 @@ dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
     k.eps = c->eps;
     k.b1 = c->beta1;
     k.b2 = c->beta2;
-    k.adam_step = (float)(c->lr / (1.0 - pow(c->beta1, (double)t)));
-    k.adam_bc2 = (float)sqrt(1.0 - pow(c->beta2, (double)t));
+    const double bc2 = sqrt(1.0 - pow(c->beta2, (double)t));
+    k.adam_step = (float)(c->lr * bc2 / (1.0 - pow(c->beta1, (double)t)));
+    k.adam_eps = (float)(c->eps * bc2);
     double sq = 0.0, ab = 0.0;
     for (int i = 0; i < n; i++) {
         dn_param_view *p = &params[i];

@@ -64,15 +64,23 @@ dn_status dn_graph_set_lr(dn_graph_t *g, float lr)
 
 int64_t dn_graph_step_count(const dn_graph_t *g) { return g ? g->step : 0; }
 
+/* Bytes of a batch below which its rows are copied on one thread. */
+#define GATHER_PAR_MIN_BYTES (256 * 1024)
+
 /* Copy rows perm[start .. start+m) of `src` (rows of `row` floats) into dst;
- * NULL src fills ones. */
+ * NULL src fills ones. The rows come from all over the data (from memory,
+ * not cache), so with several threads each copies a share of them. */
 static void gather(float *dst, const float *src, const int64_t *perm, int64_t start, int64_t m,
-                   int64_t row)
+                   int64_t row, int nthreads)
 {
     if (!src) {
         for (int64_t i = 0; i < m * row; i++) dst[i] = 1.0f;
         return;
     }
+    const int64_t bytes = m * row * (int64_t)sizeof(float);
+    const int nt = nthreads > 1 && m > 1 && bytes >= GATHER_PAR_MIN_BYTES ? nthreads : 1;
+    (void)nt;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t i = 0; i < m; i++)
         memcpy(dst + i * row, src + perm[start + i] * row, (size_t)row * sizeof(float));
 }
@@ -111,7 +119,7 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
             int v = g->inputs[k];
             if (!g->plan.active[v]) continue;
             gather((float *)g->val[v], data ? data[k] : NULL, g->perm, start, m,
-                   dn_shape_numel(&g->nodes[v].shape));
+                   dn_shape_numel(&g->nodes[v].shape), nt);
         }
         dn_exec_forward(g, m, DN_RUN_TRAINING | DN_RUN_GRAD, nt);
         loss_val = g->val[g->loss_node];

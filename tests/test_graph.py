@@ -89,6 +89,36 @@ def test_node_consumed_twice_gets_sum_of_gradients():
     np.testing.assert_allclose(dX, 5 * G @ W.T, rtol=1e-4, atol=1e-5)
 
 
+def test_every_backward_starts_its_gradients_anew():
+    # dense layers write the gradients no one wrote before them in a backward
+    # (their dW, db and the first gradient of their input) instead of adding
+    # to zeroed buffers: a second backward with other upstream gradients must
+    # give what it gives on its own, nothing of the first one left
+    g = _core.Graph()
+    x = g.add_input((3,))
+    h = g.add_node("linear", [x], units=5, act="relu")
+    a = g.add_node("linear", [h], units=2)
+    b = g.add_node("linear", [h], units=2, act="tanh")
+    out = g.add_node("add", [a, b])
+    g.set_outputs([out])
+    g.compile(seed=4)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((7, 3)).astype(np.float32)
+    G1, G2 = (rng.standard_normal((7, 2)).astype(np.float32) for _ in range(2))
+
+    def grads(G):
+        g.forward([X], grad=True)
+        (dX,) = g.backward([G])
+        return [dX.copy()] + [p[3].copy() for p in g.params()]
+
+    first = grads(G2)
+    grads(G1)
+    again = grads(G2)
+    assert len(first) == 7
+    for u, v in zip(first, again):
+        np.testing.assert_array_equal(u, v)
+
+
 def test_same_node_twice_in_one_op():
     g = _core.Graph()
     x = g.add_input((3,))

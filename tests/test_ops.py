@@ -77,6 +77,56 @@ def test_linear_threads_large():
              dict(units=129, act="tanh"), params={"bias": normal(rng, 129)}, fd=False)
 
 
+def _dense_chain(units, act, use_bias, fan_out=False):
+    """build(g, ids) and a float64 reference for x -> dense0 -> dense1 (units[0],
+    units[1]); with fan_out, dense0's output also feeds dense2 (units[1]) and
+    out = dense1 + dense2."""
+    attrs = dict(use_bias=use_bias, **act_attrs(act))
+
+    def build(g, ids):
+        h = g.add_node("linear", ids, units=units[0], **attrs)
+        g.set_name(h, "dense0")
+        out = g.add_node("linear", [h], units=units[1], **attrs)
+        g.set_name(out, "dense1")
+        if fan_out:
+            other = g.add_node("linear", [h], units=units[1], **attrs)
+            g.set_name(other, "dense2")
+            out = g.add_node("add", [out, other])
+        return out
+
+    def dense(x, p, name):
+        return act_np(act, x @ p[name + ".weight"] + (p[name + ".bias"] if use_bias else 0.0))
+
+    def ref(xs, p):
+        h = dense(xs[0], p, "dense0")
+        out = dense(h, p, "dense1")
+        return out + dense(h, p, "dense2") if fan_out else out
+
+    return build, ref
+
+
+@pytest.mark.parametrize("fan_out", [False, True])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("act", ["relu", "tanh", "identity"])
+def test_linear_chain_writes_fresh_gradients(act, use_bias, fan_out):
+    # dense1's backward is the first to pass a gradient to dense0's output, so
+    # it writes that gradient whole instead of adding to a zeroed buffer (with
+    # fan_out, dense2 then adds to it); every dW and db is written whole too
+    rng = np.random.default_rng(11)
+    X = normal(rng, (5, 3))
+    build, ref = _dense_chain((4, 3), act, use_bias, fan_out)
+    check_op("linear", [X], ref, build=build)
+
+
+def test_linear_chain_threads_large():
+    # dZ of (301, 257): the pass computing dZ and db splits its column blocks
+    # over the threads
+    rng = np.random.default_rng(12)
+    X = normal(rng, (301, 33))
+    build, ref = _dense_chain((257, 129), "relu", True, fan_out=True)
+    check_op("linear", [X], ref, build=build, fd=False)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_backward_reads_the_forward_inputs_after_they_are_dropped(dtype):
     # forward converts float64 inputs to float32 copies, and the caller may

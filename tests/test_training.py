@@ -108,6 +108,25 @@ def test_large_wide_network_is_deterministic_across_threads():
         np.testing.assert_array_equal(a, b)
 
 
+def test_threaded_step_paths_are_deterministic_across_threads():
+    # large enough for every threaded path of the dense step: the batch rows
+    # copied by both threads (128 x 1024 floats), dZ and db of (128, 512) split
+    # by column blocks, the Adam update of the 1024 x 512 weights by chunks
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((320, 1024)).astype(np.float32)
+    y = rng.integers(0, 10, 320)
+    res = []
+    for nt in (1, 2):
+        m = Sequential([Dense(512, activation="relu"), Dense(10)]).build(input_shape=(1024,),
+                                                                         random_state=5)
+        m.n_threads = nt
+        m.compile("softmax_cross_entropy", "adam").fit(X, y, epochs=2, batch_size=128)
+        res.append(([v.copy() for v in m.parameters().values()], m.history_))
+    assert res[0][1] == res[1][1]
+    for a, b in zip(res[0][0], res[1][0]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_nan_loss_stops_with_floating_point_error():
     X, y = blobs()
     model = mlp().build(input_shape=(6,), random_state=0)

@@ -15,7 +15,9 @@
  *     absorbed by the packing routines. For the few-row products of
  *     minibatch training (up to DIRECT_B_MAX_ROWS rows per thread) a
  *     row-major B is read in place instead: packing it would cost more than
- *     it saves. Packing space is kept per thread from call to call.
+ *     it saves. Likewise A, when the kernel can, for narrow products whose
+ *     A sliver would serve few tiles (up to DIRECT_A_MAX_TILES). Packing
+ *     space is kept per thread from call to call.
  * K is never split across threads and the kc blocks depend only on K, so
  * each element of C is summed in the same order for any thread count.
  */
@@ -37,14 +39,15 @@
 
 static const dn_gemm_kernel kernel_generic = {
     DN_GEMM_GENERIC_MR, DN_GEMM_GENERIC_NR, GENERIC_KC, GENERIC_NC,
-    dn_gemm_sliver_generic, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic};
+    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic};
 #ifdef DAGNET_X86
 static const dn_gemm_kernel kernel_avx2 = {
     DN_GEMM_AVX2_MR, DN_GEMM_AVX2_NR, AVX2_KC, AVX2_NC,
-    dn_gemm_sliver_avx2, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2};
+    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2};
 static const dn_gemm_kernel kernel_avx512 = {
     DN_GEMM_AVX512_MR, DN_GEMM_AVX512_NR, AVX512_KC, AVX512_NC,
-    dn_gemm_sliver_avx512, dn_gemm_pack_a_avx512, dn_gemm_pack_b_avx512};
+    dn_gemm_sliver_avx512, dn_gemm_sliver_a_avx512, dn_gemm_pack_a_avx512,
+    dn_gemm_pack_b_avx512};
 #endif
 
 /* Per-thread packing space, large enough for every kernel above: a B block
@@ -61,11 +64,19 @@ _Static_assert(DN_GEMM_GENERIC_MR <= WS_MR && DN_GEMM_AVX2_MR <= WS_MR &&
                DN_GEMM_AVX512_MR <= WS_MR, "MR > WS_MR");
 
 /* Below this many multiply-adds a call runs on one thread; above, each
- * thread gets at least this many. */
-#define MIN_FMA_PER_THREAD (1 << 17)
+ * thread gets at least this many. Opening a parallel region is cheap, but a
+ * product split over cores leaves its inputs and output spread over their
+ * caches, and the next, serial step pays to bring them back: below about a
+ * million multiply-adds per thread (10 us) that costs more than it saves. */
+#define MIN_FMA_PER_THREAD (1 << 20)
 /* op(B) = B is read in place, not packed, when a thread's part of C has at
  * most this many rows. */
 #define DIRECT_B_MAX_ROWS 256
+/* op(A) is read in place, not packed, when the kernel can and an A sliver
+ * would serve at most this many tiles, kc deep at most DIRECT_A_MAX_KC (its
+ * rows stay in L1 from tile to tile). */
+#define DIRECT_A_MAX_TILES 4
+#define DIRECT_A_MAX_KC 256
 
 typedef struct gemm_args {
     int ta, tb;
@@ -327,12 +338,16 @@ static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
     t.beta = g->beta;
     t.act = g->act;
     t.act_alpha = g->act_alpha;
+    /* A read in place: element (i, p) of op(A) at A[i a_row + p a_step] */
+    const int64_t a_row = g->ta ? 1 : g->lda, a_step = g->ta ? g->lda : 1;
     for (int64_t jc = j0; jc < j1; jc += ncb) {
         const int64_t nc = DN_MIN(ncb, j1 - jc);
         const int64_t nfull = direct_b ? nc / nr * nr : 0; /* read in place */
         t.bias = g->bias ? g->bias + jc : NULL;
         for (int64_t pc = 0; pc < K; pc += kcb) {
             const int64_t kc = DN_MIN(kcb, K - pc);
+            const int direct_a = kn->sliver_a && (nc + nr - 1) / nr <= DIRECT_A_MAX_TILES &&
+                                 kc <= DIRECT_A_MAX_KC;
             if (nc > nfull) kn->pack_b(g->tb, g->B, g->ldb, pc, kc, jc + nfull, nc - nfull, bp);
             t.first = pc == 0;
             t.last = pc + kc == K;
@@ -341,9 +356,20 @@ static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
             for (int64_t ic = i0; ic < i1; ic += kn->mr) {
                 const int m = (int)DN_MIN((int64_t)kn->mr, i1 - ic);
                 float *c = g->C + ic * g->ldc + jc;
+                const float *a = g->A + ic * a_row + pc * a_step;
+                const float *b_in_place = g->B + pc * g->ldb + jc;
+                if (direct_a) {
+                    if (nfull > 0)
+                        kn->sliver_a(m, nfull, kc, a, a_row, a_step, b_in_place, g->ldb, nr, c,
+                                     g->ldc, &t);
+                    if (nc > nfull)
+                        kn->sliver_a(m, nc - nfull, kc, a, a_row, a_step, bp, nr, kc * nr,
+                                     c + nfull, g->ldc, &edge);
+                    continue;
+                }
                 kn->pack_a(g->ta, g->A, g->lda, ic, m, pc, kc, ap);
                 if (nfull > 0)
-                    kn->sliver(m, nfull, kc, ap, g->B + pc * g->ldb + jc, g->ldb, nr, c, g->ldc, &t);
+                    kn->sliver(m, nfull, kc, ap, b_in_place, g->ldb, nr, c, g->ldc, &t);
                 if (nc > nfull)
                     kn->sliver(m, nc - nfull, kc, ap, bp, nr, kc * nr, c + nfull, g->ldc, &edge);
             }
@@ -362,13 +388,28 @@ static void gemm_block_ref(const gemm_args *g, int64_t i0, int64_t i1,
                  g->ldb, g->beta, g->C + i0 * g->ldc + j0, g->ldc, &ep);
 }
 
+/* op(B) = B is read in place when C is cut into pm row parts: it is
+ * row-major and each block of it meets few A slivers, so packing it would
+ * not pay. */
+static int reads_b_in_place(const gemm_args *g, int pm)
+{
+    return !g->tb && (g->M + pm - 1) / pm <= DIRECT_B_MAX_ROWS;
+}
+
 /* Split C into pm x pn rectangles for nt threads (pm pn == nt): the split
- * with the least work for the busiest thread, counting the tiles it computes
- * and the elements it packs. */
+ * with the least work for the busiest thread, counting the tiles it computes,
+ * the elements it packs (B only when it is not read in place) and, for
+ * column splits, the cache lines of C that two threads would write: when
+ * rows of C do not start on a cache line, a column boundary falls inside a
+ * line in every row, and that line moves between the cores row after row
+ * (FALSE_SHARING_COST multiply-adds each). */
+#define FALSE_SHARING_COST 4096.0
 static void choose_split(const dn_gemm_kernel *kn, const gemm_args *g, int nt,
                          int *pm_out, int *pn_out)
 {
     const int64_t tm = (g->M + kn->mr - 1) / kn->mr, tn = (g->N + kn->nr - 1) / kn->nr;
+    const int64_t line = DN_ALIGN / (int64_t)sizeof(float);
+    const int rows_aligned = g->ldc % line == 0 && (uintptr_t)g->C % DN_ALIGN == 0;
     double best = -1.0;
     for (int pn = nt; pn >= 1; pn--) {
         if (nt % pn) continue;
@@ -377,8 +418,10 @@ static void choose_split(const dn_gemm_kernel *kn, const gemm_args *g, int nt,
         const double cols = (double)((tn + pn - 1) / pn * kn->nr);
         const double jblocks = (double)(((int64_t)cols + kn->nc - 1) / kn->nc);
         const double fma = rows * cols * (double)g->K;
-        const double packed = (cols + rows * jblocks) * (double)g->K;
-        const double cost = fma + 8.0 * packed;
+        const double packed = ((reads_b_in_place(g, pm) ? 0.0 : cols) + rows * jblocks) *
+                              (double)g->K;
+        const double shared = pn > 1 && !rows_aligned ? rows * FALSE_SHARING_COST : 0.0;
+        const double cost = fma + 8.0 * packed + shared;
         if (best < 0 || cost < best) {
             best = cost;
             *pm_out = pm;
@@ -429,9 +472,7 @@ static void gemm_blocked(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
     if (nt > pl.tm * pl.tn) nt = (int)(pl.tm * pl.tn);
     pl.pm = pl.pn = 1;
     if (nt > 1) choose_split(kn, g, nt, &pl.pm, &pl.pn);
-    /* B is read in place when it is row-major and each block of it meets
-     * few A slivers, so packing it would not pay */
-    pl.direct_b = !g->tb && (g->M + pl.pm - 1) / pl.pm <= DIRECT_B_MAX_ROWS;
+    pl.direct_b = reads_b_in_place(g, pl.pm);
     const int parts = pl.pm * pl.pn;
     if (parts == 1) {
         gemm_parts(&pl, 0, 1);

@@ -34,6 +34,15 @@ typedef void (*dn_gemm_sliver_fn)(int m, int64_t n, int64_t kc, const float *ap,
                                   const float *b, int64_t b_row, int64_t b_next,
                                   float *c, int64_t ldc, const dn_gemm_tile *t);
 
+/* The same with the A sliver read in place, element (i, p) at a[i a_row +
+ * p a_step] (op(A) = A: a_row = lda, a_step = 1; A^T: 1 and lda): for the
+ * products whose packed A would serve few tiles, packing costs more than
+ * the scattered reads. */
+typedef void (*dn_gemm_sliver_a_fn)(int m, int64_t n, int64_t kc, const float *a,
+                                    int64_t a_row, int64_t a_step, const float *b,
+                                    int64_t b_row, int64_t b_next, float *c, int64_t ldc,
+                                    const dn_gemm_tile *t);
+
 /* ap[p * MR + i] = op(A)[i0 + i, p0 + p] for i < m <= MR, p < kc; op(A) is
  * A (row-major, lda) or, when ta, its transpose. */
 typedef void (*dn_gemm_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0,
@@ -51,6 +60,7 @@ typedef struct dn_gemm_kernel {
     int mr, nr;
     int64_t kc, nc;
     dn_gemm_sliver_fn sliver;
+    dn_gemm_sliver_a_fn sliver_a; /* NULL: A is always packed */
     dn_gemm_pack_a_fn pack_a;
     dn_gemm_pack_b_fn pack_b;
 } dn_gemm_kernel;
@@ -72,6 +82,9 @@ typedef struct dn_gemm_kernel {
                               int64_t kc, int64_t j0, int64_t n, float *bp);
 #ifdef DAGNET_X86
 DN_GEMM_DECLARE(avx512)
+void dn_gemm_sliver_a_avx512(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
+                             int64_t a_step, const float *b, int64_t b_row, int64_t b_next,
+                             float *c, int64_t ldc, const dn_gemm_tile *t);
 DN_GEMM_DECLARE(avx2)
 #endif
 DN_GEMM_DECLARE(generic)

@@ -1,10 +1,12 @@
 /* AVX-512 micro-kernel of the GEMM: a 12 x 32 tile of C in 24 zmm
  * accumulators; per k step two zmm loads of packed B and twelve broadcasts of
- * packed A. Compiled with -mavx512f -mavx512dq -mavx512vl -mavx2 -mfma and
- * called only when dn_cpu_isa() says AVX-512. Edge tiles use instances with
- * fewer rows (m < 12) or one vector column (n <= 16) and masked loads and
- * stores of C, so no temporary tile is needed. The packing routines of
- * this layout are here too: they transpose 16 x 16 blocks in registers. */
+ * packed A (or of A read in place, for products too narrow to repay packing
+ * it: dn_gemm_sliver_a_avx512). Compiled with -mavx512f -mavx512dq
+ * -mavx512vl -mavx2 -mfma and called only when dn_cpu_isa() says AVX-512.
+ * Edge tiles use instances with fewer rows (m < 12), one vector column
+ * (n <= 16) or one ymm column (n <= 8) and masked loads and stores of C, so
+ * no temporary tile is needed. The packing routines of this layout are here
+ * too: they transpose 16 x 16 blocks in registers. */
 #include "gemm/gemm_internal.h"
 
 #ifdef DAGNET_X86
@@ -13,12 +15,14 @@
 #define MR DN_GEMM_AVX512_MR
 #define NR DN_GEMM_AVX512_NR
 
-/* C tile (m x n, ldc) from a (kc x MR, packed) and b (kc rows of NR floats,
+/* C tile (m x n, ldc) from a (m x kc: element (i, p) at a[i a_row + p
+ * a_step]; packed: a_row = 1, a_step = MR) and b (kc rows of NR floats,
  * b_row apart); m and nv (1 or 2 vectors of 16 columns) are constants in
- * each instance. */
+ * each instance, and so are a_row and a_step for packed A. */
 static inline __attribute__((always_inline)) void
-tile(const int m, const int nv, int n, int64_t kc, const float *a,
-     const float *b, int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t)
+tile(const int m, const int nv, int n, int64_t kc, const float *a, int64_t a_row,
+     int64_t a_step, const float *b, int64_t b_row, float *c, int64_t ldc,
+     const dn_gemm_tile *t)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
@@ -34,11 +38,11 @@ tile(const int m, const int nv, int n, int64_t kc, const float *a,
         const __m512 b1 = nv > 1 ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 12
         for (int i = 0; i < m; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i]);
+            const __m512 ai = _mm512_set1_ps(a[i * a_row]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             if (nv > 1) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += MR;
+        a += a_step;
         b += b_row;
     }
 
@@ -74,18 +78,75 @@ tile(const int m, const int nv, int n, int64_t kc, const float *a,
     }
 }
 
-typedef void (*tile_fn)(int n, int64_t kc, const float *a, const float *b,
-                        int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t);
+/* The same for n <= 8 columns in one ymm vector per row: a narrow edge
+ * costs half the multiply-add throughput of a masked zmm one. */
+static inline __attribute__((always_inline)) void
+tile8(const int m, int n, int64_t kc, const float *a, int64_t a_row, int64_t a_step,
+      const float *b, int64_t b_row, float *c, int64_t ldc, const dn_gemm_tile *t)
+{
+    __m256 acc[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < m; i++) {
+        acc[i] = _mm256_setzero_ps();
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+#pragma GCC unroll 12
+        for (int i = 0; i < m; i++)
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * a_row]), b0, acc[i]);
+        a += a_step;
+        b += b_row;
+    }
+    const __mmask8 mk = (__mmask8)((1u << n) - 1);
+    const __m256 valpha = _mm256_set1_ps(t->alpha), vbeta = _mm256_set1_ps(t->beta);
+    const int scale = t->alpha != 1.0f, read_c = !t->first || t->beta != 0.0f;
+    const int add_bias = t->last && t->bias != NULL;
+    const int relu = t->last && t->act == DN_ACT_RELU;
+    const int other_act = t->last && t->act != DN_ACT_RELU && t->act != DN_ACT_IDENTITY;
+    const __m256 bias = add_bias ? _mm256_maskz_loadu_ps(mk, t->bias) : _mm256_setzero_ps();
+#pragma GCC unroll 12
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        __m256 x = acc[i];
+        if (scale) x = _mm256_mul_ps(x, valpha);
+        if (read_c) {
+            const __m256 old = _mm256_maskz_loadu_ps(mk, ci);
+            x = t->first ? _mm256_fmadd_ps(vbeta, old, x) : _mm256_add_ps(old, x);
+        }
+        if (add_bias) x = _mm256_add_ps(x, bias);
+        if (relu) x = _mm256_max_ps(x, _mm256_setzero_ps());
+        _mm256_mask_storeu_ps(ci, mk, x);
+        if (other_act) dn_act_forward(t->act, t->act_alpha, ci, ci, n);
+    }
+}
 
-#define TILE_INSTANCES(M)                                                       \
-    static void tile_##M##x1(int n, int64_t kc, const float *a, const float *b, \
-                             int64_t b_row, float *c, int64_t ldc,              \
-                             const dn_gemm_tile *t)                             \
-    { tile(M, 1, n, kc, a, b, b_row, c, ldc, t); }                              \
-    static void tile_##M##x2(int n, int64_t kc, const float *a, const float *b, \
-                             int64_t b_row, float *c, int64_t ldc,              \
-                             const dn_gemm_tile *t)                             \
-    { tile(M, 2, n, kc, a, b, b_row, c, ldc, t); }
+typedef void (*tile_fn)(int n, int64_t kc, const float *a, int64_t a_row, int64_t a_step,
+                        const float *b, int64_t b_row, float *c, int64_t ldc,
+                        const dn_gemm_tile *t);
+
+/* tile_<m>x<nv>: packed A; tile_a_<m>x<nv>: A read in place; nv = 0: the
+ * narrow tile8 */
+#define TILE_INSTANCE(M, NV)                                                            \
+    static void tile_##M##x##NV(int n, int64_t kc, const float *a, int64_t a_row,       \
+                                int64_t a_step, const float *b, int64_t b_row, float *c, \
+                                int64_t ldc, const dn_gemm_tile *t)                     \
+    { (void)a_row, (void)a_step; tile(M, NV, n, kc, a, 1, MR, b, b_row, c, ldc, t); }    \
+    static void tile_a_##M##x##NV(int n, int64_t kc, const float *a, int64_t a_row,     \
+                                  int64_t a_step, const float *b, int64_t b_row,        \
+                                  float *c, int64_t ldc, const dn_gemm_tile *t)         \
+    { tile(M, NV, n, kc, a, a_row, a_step, b, b_row, c, ldc, t); }
+#define TILE8_INSTANCE(M)                                                               \
+    static void tile_##M##x0(int n, int64_t kc, const float *a, int64_t a_row,          \
+                             int64_t a_step, const float *b, int64_t b_row, float *c,    \
+                             int64_t ldc, const dn_gemm_tile *t)                        \
+    { (void)a_row, (void)a_step; tile8(M, n, kc, a, 1, MR, b, b_row, c, ldc, t); }       \
+    static void tile_a_##M##x0(int n, int64_t kc, const float *a, int64_t a_row,        \
+                               int64_t a_step, const float *b, int64_t b_row, float *c,  \
+                               int64_t ldc, const dn_gemm_tile *t)                      \
+    { tile8(M, n, kc, a, a_row, a_step, b, b_row, c, ldc, t); }
+#define TILE_INSTANCES(M) TILE8_INSTANCE(M) TILE_INSTANCE(M, 1) TILE_INSTANCE(M, 2)
 TILE_INSTANCES(1)
 TILE_INSTANCES(2)
 TILE_INSTANCES(3)
@@ -99,12 +160,23 @@ TILE_INSTANCES(10)
 TILE_INSTANCES(11)
 TILE_INSTANCES(12)
 
-/* [m - 1][vectors - 1] */
-static const tile_fn tiles[MR][2] = {
-    {tile_1x1, tile_1x2},   {tile_2x1, tile_2x2},   {tile_3x1, tile_3x2},
-    {tile_4x1, tile_4x2},   {tile_5x1, tile_5x2},   {tile_6x1, tile_6x2},
-    {tile_7x1, tile_7x2},   {tile_8x1, tile_8x2},   {tile_9x1, tile_9x2},
-    {tile_10x1, tile_10x2}, {tile_11x1, tile_11x2}, {tile_12x1, tile_12x2}};
+/* [m - 1][vectors: 0 for n <= 8, 1 for n <= 16, else 2] */
+static const tile_fn tiles[MR][3] = {
+    {tile_1x0, tile_1x1, tile_1x2},    {tile_2x0, tile_2x1, tile_2x2},
+    {tile_3x0, tile_3x1, tile_3x2},    {tile_4x0, tile_4x1, tile_4x2},
+    {tile_5x0, tile_5x1, tile_5x2},    {tile_6x0, tile_6x1, tile_6x2},
+    {tile_7x0, tile_7x1, tile_7x2},    {tile_8x0, tile_8x1, tile_8x2},
+    {tile_9x0, tile_9x1, tile_9x2},    {tile_10x0, tile_10x1, tile_10x2},
+    {tile_11x0, tile_11x1, tile_11x2}, {tile_12x0, tile_12x1, tile_12x2}};
+static const tile_fn tiles_a[MR][3] = {
+    {tile_a_1x0, tile_a_1x1, tile_a_1x2},    {tile_a_2x0, tile_a_2x1, tile_a_2x2},
+    {tile_a_3x0, tile_a_3x1, tile_a_3x2},    {tile_a_4x0, tile_a_4x1, tile_a_4x2},
+    {tile_a_5x0, tile_a_5x1, tile_a_5x2},    {tile_a_6x0, tile_a_6x1, tile_a_6x2},
+    {tile_a_7x0, tile_a_7x1, tile_a_7x2},    {tile_a_8x0, tile_a_8x1, tile_a_8x2},
+    {tile_a_9x0, tile_a_9x1, tile_a_9x2},    {tile_a_10x0, tile_a_10x1, tile_a_10x2},
+    {tile_a_11x0, tile_a_11x1, tile_a_11x2}, {tile_a_12x0, tile_a_12x1, tile_a_12x2}};
+
+static inline int vectors(int nj) { return nj <= 8 ? 0 : nj <= 16 ? 1 : 2; }
 
 /* C (m x n) from a packed A sliver (m x kc) and B (kc x n): see
  * dn_gemm_sliver_fn. */
@@ -116,7 +188,22 @@ void dn_gemm_sliver_avx512(int m, int64_t n, int64_t kc, const float *ap,
     for (int64_t j = 0; j < n; j += NR) {
         const int nj = (int)DN_MIN((int64_t)NR, n - j);
         tt.bias = t->bias ? t->bias + j : NULL;
-        tiles[m - 1][nj > 16](nj, kc, ap, b + j / NR * b_next, b_row, c + j, ldc, &tt);
+        tiles[m - 1][vectors(nj)](nj, kc, ap, 1, MR, b + j / NR * b_next, b_row, c + j, ldc,
+                                  &tt);
+    }
+}
+
+/* The same with A read in place: see dn_gemm_sliver_a_fn. */
+void dn_gemm_sliver_a_avx512(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
+                             int64_t a_step, const float *b, int64_t b_row, int64_t b_next,
+                             float *c, int64_t ldc, const dn_gemm_tile *t)
+{
+    dn_gemm_tile tt = *t;
+    for (int64_t j = 0; j < n; j += NR) {
+        const int nj = (int)DN_MIN((int64_t)NR, n - j);
+        tt.bias = t->bias ? t->bias + j : NULL;
+        tiles_a[m - 1][vectors(nj)](nj, kc, a, a_row, a_step, b + j / NR * b_next, b_row,
+                                    c + j, ldc, &tt);
     }
 }
 

@@ -4,10 +4,14 @@
  *
  * Backward (seed 000, section 4), with dZ = dY * act'(Y):
  *   dW += X^T dZ,  db += sum_rows dZ,  dX += dZ W^T
+ * where each += is an = for a gradient the executor marks fresh (the op
+ * has DN_OPF_BWD_FRESH): in a chain of dense layers no gradient buffer is
+ * zeroed before it is written. dZ and db come from one pass over dY.
  */
 #include <math.h>
 #include <stdio.h>
 #include "internal.h"
+#include "fastmath.h"
 
 static dn_status linear_infer(dn_node *node)
 {
@@ -61,44 +65,109 @@ static void linear_forward_with(const dn_ctx *c, dn_gemm_fn gemm)
          &ep, c->nthreads);
 }
 
-/* db += column sums of dZ (rows, units), rows summed in order for every
- * thread count; threads split the columns. */
-static void bias_grad(const float *dz, float *db, int64_t rows, int64_t units, int nthreads)
+/* Columns per block of the pass over dZ, and the elements of dZ below
+ * which it stays on one thread. */
+#define DZ_BLOCK 128
+#define DZ_PAR_MIN 65536
+
+/* db (len) += x (len) */
+DN_TARGET_CLONES
+static void add_row(float *restrict db, const float *restrict x, int64_t len)
 {
-    int64_t block = 256;
-    int64_t nblk = (units + block - 1) / block;
-    #pragma omp parallel for num_threads(nthreads) if (nthreads > 1 && nblk > 1 && rows * units > 65536)
-    for (int64_t jb = 0; jb < nblk; jb++) {
-        int64_t j0 = jb * block, j1 = DN_MIN(units, j0 + block);
-        for (int64_t r = 0; r < rows; r++) {
-            const float *row = dz + r * units;
-            for (int64_t j = j0; j < j1; j++) db[j] += row[j];
+    for (int64_t j = 0; j < len; j++) db[j] += x[j];
+}
+
+/* ReLU over one column block: g = g [y > 0] (the product, as
+ * dn_act_backward_from_out computes it) and db (len) += g, row after row;
+ * y and g have rows of ld floats. */
+DN_TARGET_CLONES
+static void relu_block(const float *restrict y, float *restrict g, float *restrict db,
+                       int64_t rows, int64_t ld, int64_t len)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * ld;
+        float *gr = g + r * ld;
+        for (int64_t j = 0; j < len; j++) {
+            float v = gr[j] * select_f(yr[j] > 0.0f, 1.0f, 0.0f);
+            gr[j] = v;
+            db[j] += v;
         }
     }
 }
 
-// gout (rows, units) overwritten by dZ; gin X (rows, n_in); gparam dW (n_in, units), db (units)
-static void linear_backward_with(const dn_ctx *c, dn_gemm_fn gemm)
+/* One pass over dY (rows, units), overwritten by dZ = dY act'(Y) from the
+ * output Y (rows, units); with db, db (units) += column sums of dZ (db = the
+ * sums when fresh), rows added in order. A block of columns is finished
+ * row after row while its rows of dZ sit in L1; threads take whole blocks,
+ * so every sum has the same order for any thread count. */
+static void dz_and_bias_grad(dn_act act, float alpha, const float *y, float *dz, float *db,
+                             int fresh, int64_t rows, int64_t units, int nthreads)
+{
+    if (!db) {
+        dn_act_backward_from_out(act, alpha, y, dz, rows * units);
+        return;
+    }
+    const int64_t nblk = (units + DZ_BLOCK - 1) / DZ_BLOCK;
+    const int nt = nthreads > 1 && nblk > 1 && rows * units >= DZ_PAR_MIN
+                       ? (int)DN_MIN((int64_t)nthreads, nblk) : 1;
+    (void)nt;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t jb = 0; jb < nblk; jb++) {
+        const int64_t j0 = jb * DZ_BLOCK, len = DN_MIN((int64_t)DZ_BLOCK, units - j0);
+        if (fresh) memset(db + j0, 0, (size_t)len * sizeof(float));
+        if (act == DN_ACT_RELU) {
+            relu_block(y + j0, dz + j0, db + j0, rows, units, len);
+            continue;
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            float *row = dz + r * units + j0;
+            dn_act_backward_from_out(act, alpha, y + r * units + j0, row, len);
+            add_row(db + j0, row, len);
+        }
+    }
+}
+
+/* The same from the definitions, column by column. */
+static void dz_and_bias_grad_ref(dn_act act, float alpha, const float *y, float *dz,
+                                 float *db, int fresh, int64_t rows, int64_t units)
+{
+    dn_act_backward_from_out(act, alpha, y, dz, rows * units);
+    if (!db) return;
+    for (int64_t j = 0; j < units; j++) {
+        float s = fresh ? 0.0f : db[j];
+        for (int64_t r = 0; r < rows; r++) s += dz[r * units + j];
+        db[j] = s;
+    }
+}
+
+/* gout (rows, units) overwritten by dZ; gin X (rows, n_in); gparam dW
+ * (n_in, units), db (units). Adds into the gradients, or writes those the
+ * executor marks fresh (DN_OPF_BWD_FRESH). */
+static void linear_backward_with(const dn_ctx *c, dn_gemm_fn gemm, int ref)
 {
     int64_t rows, n_in, units;
     linear_sizes(c, &rows, &n_in, &units);
     float *dz = c->gout;
-    dn_act_backward_from_out(c->node->attrs.act, c->node->attrs.alpha, c->out, dz, rows * units);
+    const dn_attrs *a = &c->node->attrs;
+    float *db = a->use_bias ? c->gparam[1] : NULL;
+    int db_fresh = (c->gparam_fresh >> 1) & 1;
+    if (ref)
+        dz_and_bias_grad_ref(a->act, a->alpha, c->out, dz, db, db_fresh, rows, units);
+    else
+        dz_and_bias_grad(a->act, a->alpha, c->out, dz, db, db_fresh, rows, units, c->nthreads);
     if (c->gparam[0])
-        gemm(1, 0, n_in, units, rows, 1.0f, c->in[0], n_in, dz, units, 1.0f, c->gparam[0], units,
-             NULL, c->nthreads);
-    if (c->node->attrs.use_bias && c->gparam[1])
-        bias_grad(dz, c->gparam[1], rows, units, c->nthreads);
+        gemm(1, 0, n_in, units, rows, 1.0f, c->in[0], n_in, dz, units,
+             (c->gparam_fresh & 1) ? 0.0f : 1.0f, c->gparam[0], units, NULL, c->nthreads);
     if (c->gin[0])
-        gemm(0, 1, rows, n_in, units, 1.0f, dz, units, c->param[0], units, 1.0f, c->gin[0], n_in,
-             NULL, c->nthreads);
+        gemm(0, 1, rows, n_in, units, 1.0f, dz, units, c->param[0], units,
+             (c->gin_fresh & 1) ? 0.0f : 1.0f, c->gin[0], n_in, NULL, c->nthreads);
 }
 
 static void linear_forward(const dn_ctx *c) { linear_forward_with(c, dn_sgemm); }
-static void linear_backward(const dn_ctx *c) { linear_backward_with(c, dn_sgemm); }
+static void linear_backward(const dn_ctx *c) { linear_backward_with(c, dn_sgemm, 0); }
 static void linear_forward_ref(const dn_ctx *c) { linear_forward_with(c, dn_sgemm_ref_mt); }
-static void linear_backward_ref(const dn_ctx *c) { linear_backward_with(c, dn_sgemm_ref_mt); }
+static void linear_backward_ref(const dn_ctx *c) { linear_backward_with(c, dn_sgemm_ref_mt, 1); }
 
 const dn_op_def dn_opdef_linear = {
-    DN_OP_LINEAR, "linear", 1, 1, DN_OPF_BWD_IN0 | DN_OPF_BWD_OUT, linear_infer,
+    DN_OP_LINEAR, "linear", 1, 1, DN_OPF_BWD_IN0 | DN_OPF_BWD_OUT | DN_OPF_BWD_FRESH, linear_infer,
     linear_forward, linear_backward, linear_forward_ref, linear_backward_ref};

@@ -24,7 +24,8 @@
  * labels before they get here. sample_weight has per-sample shape (1,) or ().
  *
  * Sums over the batch are taken in double: per fixed chunk of samples (the
- * chunks depend on the batch size only), chunks added in order. The fast
+ * chunks depend on the batch size only), chunks added in order. SOFTMAX_CE's
+ * forward keeps each row's log-sum-exp (saved) for backward. The fast
  * kernels compute exp, softplus and sigmoid with the vectorisable float
  * functions below; the _ref twins use libm in double.
  */
@@ -128,6 +129,10 @@ static dn_status loss_infer(dn_node *node)
     }
     memset(&node->shape, 0, sizeof node->shape);
     node->batched = 0;
+    /* SOFTMAX_CE keeps each row's log-sum-exp from forward for backward */
+    node->saved_per_sample =
+        loss == DN_LOSS_SOFTMAX_CE ? dn_shape_numel(p) / p->dims[p->ndim - 1] : 0;
+    node->saved_fixed = 0;
     return DN_OK;
 }
 
@@ -158,8 +163,7 @@ static inline void lane_losses(double a[8], dn_loss loss, const float *z, const 
 }
 
 /* sum_j l(z_j, t_j) over z, t (n) in double (8 lanes, fixed order). */
-DN_TARGET_CLONES
-static double sum_elem_loss(dn_loss loss, const float *z, const float *t, int64_t n)
+static inline double sum_elem_loss(dn_loss loss, const float *z, const float *t, int64_t n)
 {
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     if (loss == DN_LOSS_MSE)
@@ -172,9 +176,8 @@ static double sum_elem_loss(dn_loss loss, const float *z, const float *t, int64_
 }
 
 /* gin (n) += s dl/dz over z, t (n): the fused gradients. */
-DN_TARGET_CLONES
-static void add_elem_grad(dn_loss loss, float *gin, const float *z, const float *t,
-                          float s, int64_t n)
+static inline void add_elem_grad(dn_loss loss, float *gin, const float *z, const float *t,
+                                 float s, int64_t n)
 {
     if (loss == DN_LOSS_MSE)
         for (int64_t j = 0; j < n; j++) gin[j] += s * (z[j] - t[j]);
@@ -185,8 +188,8 @@ static void add_elem_grad(dn_loss loss, float *gin, const float *z, const float 
 }
 
 /* log-sum-exp of z (K): the maximum, then sum e^(z - max) in double lanes. */
-DN_TARGET_CLONES
-static float row_lse(const float *z, int64_t K)
+static inline __attribute__((always_inline)) float
+row_lse(const float *z, int64_t K)
 {
     float mx = z[0];
     for (int64_t j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
@@ -199,8 +202,7 @@ static float row_lse(const float *z, int64_t K)
 }
 
 /* *ts = sum t, *tz = sum t z over t, z (K), in double lanes. */
-DN_TARGET_CLONES
-static void target_sums(const float *t, const float *z, int64_t K, double *ts, double *tz)
+static inline void target_sums(const float *t, const float *z, int64_t K, double *ts, double *tz)
 {
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t j = 0;
@@ -219,9 +221,8 @@ static void target_sums(const float *t, const float *z, int64_t K, double *ts, d
 
 /* gin (K) += s (softmax(z) tsum - t) with softmax(z) = e^(z - lse); t NULL
  * for an index target (the caller subtracts s at the index). */
-DN_TARGET_CLONES
-static void add_softmax_grad(float *gin, const float *z, const float *t, float lse,
-                             float tsum, float s, int64_t K)
+static inline void add_softmax_grad(float *gin, const float *z, const float *t, float lse,
+                                    float tsum, float s, int64_t K)
 {
     if (t)
         for (int64_t j = 0; j < K; j++) gin[j] += s * (exp_fast(z[j] - lse) * tsum - t[j]);
@@ -237,14 +238,17 @@ static inline int64_t class_index(float v, int64_t K)
     return (int64_t)v;
 }
 
-/* l of one sample: z, t its prediction and target. */
-static double sample_loss(const loss_layout *L, const float *z, const float *t)
+/* l of one sample: z, t its prediction and target; SOFTMAX_CE writes the
+ * log-sum-exp of each row to lse (rows) when given. */
+static inline __attribute__((always_inline)) double
+sample_loss(const loss_layout *L, const float *z, const float *t, float *lse_out)
 {
     double l = 0.0, ts, tz;
     if (L->loss != DN_LOSS_SOFTMAX_CE) return sum_elem_loss(L->loss, z, t, L->per);
     for (int64_t r = 0; r < L->rows; r++) {
         const float *zr = z + r * L->K;
         float lse = row_lse(zr, L->K);
+        if (lse_out) lse_out[r] = lse;
         if (L->index) {
             int64_t k = class_index(t[r], L->K);
             if (k >= 0) l += (double)lse - zr[k];
@@ -256,9 +260,11 @@ static double sample_loss(const loss_layout *L, const float *z, const float *t)
     return l;
 }
 
-/* gin (per) += s dl/dz of one sample. */
-static void sample_grad(const loss_layout *L, const float *z, const float *t,
-                        float s, float *gin)
+/* gin (per) += s dl/dz of one sample; SOFTMAX_CE reads the rows'
+ * log-sum-exp from lse (rows) when given, else computes it. */
+static inline __attribute__((always_inline)) void
+sample_grad(const loss_layout *L, const float *z, const float *t, const float *lse_in, float s,
+            float *gin)
 {
     double ts, tz;
     if (L->loss != DN_LOSS_SOFTMAX_CE) {
@@ -267,7 +273,7 @@ static void sample_grad(const loss_layout *L, const float *z, const float *t,
     }
     for (int64_t r = 0; r < L->rows; r++) {
         const float *zr = z + r * L->K;
-        float *gr = gin + r * L->K, lse = row_lse(zr, L->K);
+        float *gr = gin + r * L->K, lse = lse_in ? lse_in[r] : row_lse(zr, L->K);
         if (L->index) {
             int64_t k = class_index(t[r], L->K);
             if (k < 0) continue;
@@ -295,30 +301,54 @@ static double weight_sum(const float *w, int64_t n)
     return s;
 }
 
+/* sum over samples [b, e) of w_i l_i, in order; z (n, per), t (n, tper);
+ * SOFTMAX_CE writes the rows' log-sum-exps to lse (n, rows) when given. One
+ * call per chunk, so the per-row work of few classes is not per-call work. */
+DN_TARGET_CLONES
+static double chunk_loss(const loss_layout *L, const float *z, const float *t, int64_t tper,
+                         int64_t b, int64_t e, float *lse)
+{
+    double s = 0.0;
+    for (int64_t i = b; i < e; i++) {
+        double l = sample_loss(L, z + i * L->per, t + i * tper, lse ? lse + i * L->rows : NULL);
+        s += L->w ? L->w[i] * l : l;
+    }
+    return s;
+}
+
+/* gin (n, per) += scale w_i dl_i/dz over samples [b, e), with lse (n, rows)
+ * from forward for SOFTMAX_CE when given. */
+DN_TARGET_CLONES
+static void chunk_grad(const loss_layout *L, const float *z, const float *t, int64_t tper,
+                       const float *lse, double scale, int64_t b, int64_t e, float *gin)
+{
+    for (int64_t i = b; i < e; i++) {
+        float s = (float)(L->w ? scale * L->w[i] : scale);
+        sample_grad(L, z + i * L->per, t + i * tper, lse ? lse + i * L->rows : NULL, s,
+                    gin + i * L->per);
+    }
+}
+
 /* out () = sum_i w_i l_i / sum_i w_i; pred (n, ...), target (n, ...),
- * weight (n). Threads over chunks of samples. */
+ * weight (n); saved (n, rows): SOFTMAX_CE's row log-sum-exps. Threads over
+ * chunks of samples. */
 static void loss_forward(const dn_ctx *c)
 {
     loss_layout L = loss_dims(c);
     int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
     int64_t chunk = chunk_samples(n), nchunks = (n + chunk - 1) / chunk;
     double part[LOSS_MAX_CHUNKS], num = 0.0, den = weight_sum(L.w, n);
+    float *lse = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
 #pragma omp parallel for num_threads(c->nthreads) if(nchunks > 1 && n * L.per >= LOSS_PAR_MIN) schedule(static)
-    for (int64_t k = 0; k < nchunks; k++) {
-        int64_t b = k * chunk, e = DN_MIN(n, b + chunk);
-        double s = 0.0;
-        for (int64_t i = b; i < e; i++) {
-            double l = sample_loss(&L, c->in[0] + i * L.per, c->in[1] + i * tper);
-            s += L.w ? L.w[i] * l : l;
-        }
-        part[k] = s;
-    }
+    for (int64_t k = 0; k < nchunks; k++)
+        part[k] = chunk_loss(&L, c->in[0], c->in[1], tper, k * chunk, DN_MIN(n, (k + 1) * chunk),
+                             lse);
     for (int64_t k = 0; k < nchunks; k++) num += part[k];
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
 }
 
-/* gin pred (n, ...) += gout () * w_i / sum w * dl_i/dz. Threads over
- * samples. */
+/* gin pred (n, ...) += gout () * w_i / sum w * dl_i/dz, with saved (n,
+ * rows) from forward. Each thread takes a range of samples. */
 static void loss_backward(const dn_ctx *c)
 {
     loss_layout L = loss_dims(c);
@@ -326,16 +356,19 @@ static void loss_backward(const dn_ctx *c)
     double den = weight_sum(L.w, n);
     if (!c->gin[0] || den == 0.0) return;
     double scale = c->gout[0] / den;
-#pragma omp parallel for num_threads(c->nthreads) if(n * L.per >= LOSS_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float s = (float)(L.w ? scale * L.w[i] : scale);
-        sample_grad(&L, c->in[0] + i * L.per, c->in[1] + i * tper, s,
-                    c->gin[0] + i * L.per);
-    }
+    const float *lse = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
+    int nt = c->nthreads > 1 && n > 1 && n * L.per >= LOSS_PAR_MIN
+                 ? (int)DN_MIN((int64_t)c->nthreads, n) : 1;
+#pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
+    for (int t = 0; t < nt; t++)
+        chunk_grad(&L, c->in[0], c->in[1], tper, lse, scale, n * t / nt, n * (t + 1) / nt,
+                   c->gin[0]);
 }
 
-/* Reference per-sample loss, all in double. */
-static double sample_loss_ref(const loss_layout *L, const float *z, const float *t)
+/* Reference per-sample loss, all in double; SOFTMAX_CE writes each row's
+ * log-sum-exp to lse (rows) when given, as forward does. */
+static double sample_loss_ref(const loss_layout *L, const float *z, const float *t,
+                              float *lse_out)
 {
     double l = 0.0;
     if (L->loss != DN_LOSS_SOFTMAX_CE) {
@@ -354,6 +387,7 @@ static double sample_loss_ref(const loss_layout *L, const float *z, const float 
         for (int64_t j = 1; j < L->K; j++) mx = fmax(mx, zr[j]);
         for (int64_t j = 0; j < L->K; j++) s += exp(zr[j] - mx);
         double lse = mx + log(s);
+        if (lse_out) lse_out[r] = (float)lse;
         if (L->index) {
             int64_t k = class_index(t[r], L->K);
             if (k >= 0) l += lse - zr[k];
@@ -372,7 +406,8 @@ static void loss_forward_ref(const dn_ctx *c)
     double num = 0.0, den = 0.0;
     for (int64_t i = 0; i < c->n; i++) {
         double w = L.w ? L.w[i] : 1.0;
-        num += w * sample_loss_ref(&L, c->in[0] + i * L.per, c->in[1] + i * tper);
+        float *lse = c->saved && L.loss == DN_LOSS_SOFTMAX_CE ? c->saved + i * L.rows : NULL;
+        num += w * sample_loss_ref(&L, c->in[0] + i * L.per, c->in[1] + i * tper, lse);
         den += w;
     }
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
