@@ -155,3 +155,18 @@ def test_optimizer_settings_are_checked():
         model.fit(X, y)
     with pytest.raises(ValueError, match="unknown loss"):
         model.compile("hinge")
+
+
+def test_unbuilt_sequential_is_built_by_fit_from_the_data():
+    X, y = blobs()
+    model = Sequential([Dense(16, activation="relu"), Dense(3)])
+    model.compile("softmax_cross_entropy", "adam", learning_rate=0.01).fit(X, y, epochs=5)
+    assert model.predict(X).shape == (len(X), 3)
+    assert model.history_[-1] < model.history_[0]
+
+
+def test_training_without_samples_is_value_error():
+    model = mlp().build(input_shape=(6,), random_state=0)
+    model.compile("softmax_cross_entropy", "adam")
+    with pytest.raises(ValueError, match="at least one sample"):
+        model.fit(np.zeros((0, 6), np.float32), np.zeros(0, int))

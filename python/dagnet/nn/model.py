@@ -251,12 +251,16 @@ class Model:
             y = y.reshape(-1, 1)
         return as_float32(y, "y", shape=shape), tuple(shape)
 
-    def train_epoch(self, X, y, batch_size=32, shuffle=True, sample_weight=None):
-        """One epoch (one call into the core); returns its mean loss."""
+    def _prepare_training(self, X, y, batch_size, sample_weight):
+        """Check and convert the training data once; returns the training
+        graph and the arrays of its inputs."""
         if self._loss is None:
             raise RuntimeError("call compile(loss, optimizer) before training")
         if self._graph is None:
             raise RuntimeError("call build() before training")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         conv = self._convert_inputs(X)
         n = conv[0].shape[0]
         yt, tshape = self._format_target(y, n)
@@ -265,23 +269,27 @@ class Model:
             w = as_float32(np.asarray(sample_weight).reshape(-1, 1), "sample_weight", shape=(1,))
             if w.shape[0] != n:
                 raise ValueError(f"sample_weight has {w.shape[0]} entries, X has {n} samples")
-        g = self._training_graph(tshape)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        return self._training_graph(tshape), conv + [yt, w]
+
+    def train_epoch(self, X, y, batch_size=32, shuffle=True, sample_weight=None):
+        """One epoch (one call into the core); returns its mean loss."""
+        g, arrays = self._prepare_training(X, y, batch_size, sample_weight)
         nt = self._nthreads()
         with quiet_blas(nt):
-            return g.train_epoch(conv + [yt, w], int(batch_size), shuffle=shuffle, nthreads=nt)
+            return g.train_epoch(arrays, int(batch_size), shuffle=shuffle, nthreads=nt)
 
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, sample_weight=None,
             verbose=False):
-        """Train for ``epochs`` epochs; the loss of each is appended to
-        ``history_``. Returns self."""
+        """Train for ``epochs`` epochs (the data is checked and converted
+        once); the loss of each is appended to ``history_``. Returns self."""
         if self._graph is None:
             self.build()
+        g, arrays = self._prepare_training(X, y, batch_size, sample_weight)
+        nt = self._nthreads()
         for epoch in range(int(epochs)):
             t0 = time.perf_counter()
-            loss = self.train_epoch(X, y, batch_size, shuffle, sample_weight)
+            with quiet_blas(nt):
+                loss = g.train_epoch(arrays, int(batch_size), shuffle=shuffle, nthreads=nt)
             self.history_.append(loss)
             if verbose:
                 print(f"epoch {epoch + 1}/{epochs}: loss {loss:.6f} "
@@ -323,6 +331,13 @@ class Sequential(Model):
         self.name = name
         self._init_state()
         self.inputs = self.outputs = None
+
+    def fit(self, X, y, *args, **kwargs):
+        """As Model.fit; an unbuilt Sequential is built for X's sample shape
+        (without a fixed random_state)."""
+        if self._graph is None:
+            self.build(input_shape=np.shape(X)[1:])
+        return super().fit(X, y, *args, **kwargs)
 
     def add(self, layer):
         if self._graph is not None:
