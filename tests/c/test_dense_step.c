@@ -15,26 +15,8 @@
 #include <string.h>
 #include "internal.h"
 
-static int failures = 0;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            failures++;                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                       \
-            printf(__VA_ARGS__);                                              \
-            printf("\n");                                                     \
-        }                                                                     \
-    } while (0)
-
-static uint32_t lcg = 2463534242u;
-
-/* uniform in [lo, hi) */
-static float frand(float lo, float hi)
-{
-    lcg = lcg * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)((lcg >> 8) * (1.0 / 16777216.0));
-}
 
 static float *alloc_fill(int64_t n, float lo, float hi)
 {

@@ -7,17 +7,7 @@
 #include <string.h>
 #include "internal.h"
 
-static int failures = 0;
-
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            failures++;                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                       \
-            printf(__VA_ARGS__);                                              \
-            printf("\n");                                                     \
-        }                                                                     \
-    } while (0)
+#include "check.h"
 
 static int close_to(double a, double b, double rtol, double atol)
 {
