@@ -93,34 +93,23 @@ def test_same_seed_same_result_and_other_seed_differs():
     assert not np.array_equal(first, p1[0])
 
 
-def test_large_wide_network_is_deterministic_across_threads():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((300, 200)).astype(np.float32)
-    y = rng.integers(0, 10, 300)
-    res = []
-    for nt in (1, 2):
-        m = Sequential([Dense(256, activation="relu"), Dense(128, activation="relu"),
-                        Dense(10)]).build(input_shape=(200,), random_state=3)
-        m.n_threads = nt
-        m.compile("softmax_cross_entropy", "adam").fit(X, y, epochs=2, batch_size=64)
-        res.append([v.copy() for v in m.parameters().values()])
-    for a, b in zip(*res):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_threaded_step_paths_are_deterministic_across_threads():
+@pytest.mark.parametrize("n_in, hidden, batch", [
+    (200, (256, 128), 64),
     # large enough for every threaded path of the dense step: the batch rows
     # copied by both threads (128 x 1024 floats), dZ and db of (128, 512) split
     # by column blocks, the Adam update of the 1024 x 512 weights by chunks
+    (1024, (512,), 128),
+])
+def test_wide_networks_are_bit_identical_across_threads(n_in, hidden, batch):
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((320, 1024)).astype(np.float32)
+    X = rng.standard_normal((320, n_in)).astype(np.float32)
     y = rng.integers(0, 10, 320)
     res = []
     for nt in (1, 2):
-        m = Sequential([Dense(512, activation="relu"), Dense(10)]).build(input_shape=(1024,),
-                                                                         random_state=5)
+        layers = [Dense(u, activation="relu") for u in hidden] + [Dense(10)]
+        m = Sequential(layers).build(input_shape=(n_in,), random_state=5)
         m.n_threads = nt
-        m.compile("softmax_cross_entropy", "adam").fit(X, y, epochs=2, batch_size=128)
+        m.compile("softmax_cross_entropy", "adam").fit(X, y, epochs=2, batch_size=batch)
         res.append(([v.copy() for v in m.parameters().values()], m.history_))
     assert res[0][1] == res[1][1]
     for a, b in zip(res[0][0], res[1][0]):
