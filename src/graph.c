@@ -429,6 +429,7 @@ dn_status dn_graph_param(const dn_graph_t *g, int k, dn_param_info *info)
     info->node = r->node;
     info->shape = d->shape;
     info->value = g->param_arena + r->offset;
+    info->offset = r->offset;
     info->trainable = d->trainable;
     info->grad = d->trainable ? g->grad_arena + r->offset : NULL;
     return DN_OK;

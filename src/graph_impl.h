@@ -54,6 +54,7 @@ struct dn_graph {
     dn_param_view *views;
     int n_views;
     int64_t step;
+    double last_reg_loss; /* regulariser part of the last epoch's mean loss */
     /* running */
     dn_plan plan;
     unsigned char *arena;

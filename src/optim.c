@@ -328,7 +328,7 @@ static void max_norm_columns(float *w, int64_t size, int64_t cols, float max_nor
 
 /* Every argument checked before anything is written. */
 static dn_status check_step(const dn_optim_config *c, const dn_param_view *params,
-                            int n, int64_t t, int64_t batch)
+                            int n, int64_t t, double batch)
 {
     dn_status s = dn_optim_check(c);
     if (s) return s;
@@ -339,10 +339,10 @@ static dn_status check_step(const dn_optim_config *c, const dn_param_view *param
         return dn_fail(DN_ERR_INVALID,
                        "dn_optim_step got %d parameters and params=%p; give an array "
                        "of n >= 0 parameter views", n, (const void *)params);
-    if (c->reg_per_sample && (c->l1 > 0 || c->l2 > 0) && batch < 1)
+    if (c->reg_per_sample && (c->l1 > 0 || c->l2 > 0) && !(batch >= 0))
         return dn_fail(DN_ERR_INVALID,
-                       "batch is %lld with reg_per_sample; give the batch size (>= 1)",
-                       (long long)batch);
+                       "batch is %g with reg_per_sample; give the batch's total sample "
+                       "weight (its size without weights, >= 0)", batch);
     int slots = dn_optim_state_slots(c->kind);
     for (int i = 0; i < n; i++) {
         const dn_param_view *p = &params[i];
@@ -371,7 +371,7 @@ static dn_status check_step(const dn_optim_config *c, const dn_param_view *param
 }
 
 dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
-                        int n, int64_t t, int64_t batch, int nthreads,
+                        int n, int64_t t, double batch, int nthreads,
                         double *reg_loss)
 {
     dn_status s = check_step(c, params, n, t, batch);
@@ -394,8 +394,9 @@ dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
     }
 
     /* 2-3. regulariser and update, fused */
-    double div = c->reg_per_sample ? (double)batch : 1.0;
-    double l2 = c->l2 / div, l1 = c->l1 / div;
+    /* a batch of zero total weight has a zero loss: no regulariser either */
+    double div = c->reg_per_sample ? batch : 1.0;
+    double l2 = div > 0 ? c->l2 / div : 0.0, l1 = div > 0 ? c->l1 / div : 0.0;
     step_consts k;
     memset(&k, 0, sizeof k);
     k.kind = c->kind;

@@ -85,6 +85,16 @@ static void gather(float *dst, const float *src, const int64_t *perm, int64_t st
         memcpy(dst + i * row, src + perm[start + i] * row, (size_t)row * sizeof(float));
 }
 
+/* The position of node v among the graph's inputs. */
+static int input_index(const dn_graph_t *g, int v)
+{
+    for (int k = 0; k < g->n_inputs; k++)
+        if (g->inputs[k] == v) return k;
+    return 0;
+}
+
+double dn_graph_last_reg_loss(const dn_graph_t *g) { return g ? g->last_reg_loss : 0.0; }
+
 dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t n_samples,
                                int64_t batch_size, int shuffle, int nthreads, double *mean_loss)
 {
@@ -111,7 +121,11 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
     else
         for (int64_t i = 0; i < n_samples; i++) g->perm[i] = i;
     g->epoch++;
-    double total = 0;
+    /* with reg_per_sample the regulariser is divided by the batch's total
+     * sample weight, the denominator of its loss (scikit-learn's alpha) */
+    const dn_node *loss_nd = &g->nodes[g->loss_node];
+    const int wv = loss_nd->n_in >= 3 ? loss_nd->in[2] : -1;
+    double total = 0, total_reg = 0;
     const float *loss_val = NULL;
     for (int64_t start = 0; start < n_samples; start += bs) {
         int64_t m = DN_MIN(bs, n_samples - start);
@@ -120,6 +134,12 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
             if (!g->plan.active[v]) continue;
             gather((float *)g->val[v], data ? data[k] : NULL, g->perm, start, m,
                    dn_shape_numel(&g->nodes[v].shape), nt);
+        }
+        /* read before the run: the weights' buffer is reused after the loss's backward */
+        double wsum = (double)m;
+        if (wv >= 0 && data && data[input_index(g, wv)]) {
+            wsum = 0;
+            for (int64_t i = 0; i < m; i++) wsum += g->val[wv][i];
         }
         dn_exec_forward(g, m, DN_RUN_TRAINING | DN_RUN_GRAD, nt);
         loss_val = g->val[g->loss_node];
@@ -135,9 +155,11 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
         dn_exec_backward(g, NULL, nt);
         double reg = 0;
         g->step++;
-        if ((s = dn_optim_step(&g->optim, g->views, g->n_views, g->step, m, nt, &reg))) return s;
+        if ((s = dn_optim_step(&g->optim, g->views, g->n_views, g->step, wsum, nt, &reg))) return s;
         total += (loss + reg) * (double)m;
+        total_reg += reg * (double)m;
     }
+    g->last_reg_loss = total_reg / (double)n_samples;
     if (mean_loss) *mean_loss = total / (double)n_samples;
     return DN_OK;
 }

@@ -304,5 +304,5 @@ def test_invalid_calls():
     with pytest.raises(ValueError, match="step t is 0"):
         _core.optim_step("sgd", [w], [gr], [[]], 0)
     with pytest.raises(ValueError, match="batch"):
-        _core.optim_step("sgd", [w], [gr], [[]], 1, batch=0, l2=0.1, reg_per_sample=True)
+        _core.optim_step("sgd", [w], [gr], [[]], 1, batch=-1, l2=0.1, reg_per_sample=True)
     np.testing.assert_array_equal(w, 1.0)

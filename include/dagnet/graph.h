@@ -90,6 +90,7 @@ typedef struct dn_param_info {
     int node;
     dn_shape shape;
     float *value;       /* in the parameter arena: writes are seen by the next run */
+    int64_t offset;     /* floats from the start of the arena */
     float *grad;        /* in the gradient arena (NULL for non-trainable state) */
     int trainable;
 } dn_param_info;
@@ -147,6 +148,38 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data,
 
 /* Optimiser steps taken so far. */
 int64_t dn_graph_step_count(const dn_graph_t *g);
+
+/* The regulariser's part of the mean loss of the last epoch. */
+double dn_graph_last_reg_loss(const dn_graph_t *g);
+
+/* The objective over a whole dataset, in inference mode (no dropout, batch
+ * norm with its running statistics) and in chunks of at most `chunk`
+ * samples (<= 0: 1024), so memory stays that of one chunk:
+ *   *value = sum_i w_i l_i / sum_i w_i + l2 / (2 D) sum ||w||^2
+ * over the decayed parameters, D = sum_i w_i with reg_per_sample, else 1.
+ * data as for dn_graph_train_epoch. grad (dn_graph_param_floats floats, laid
+ * out like the parameter arena: dn_param_info.offset) receives the gradient
+ * of *value, 0 for non-trainable entries; NULL computes the value only. A
+ * loss that is not finite is returned as it is: the caller decides. This is
+ * what full-batch optimisers (L-BFGS) minimise. */
+dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n, int64_t chunk,
+                             double l2, int reg_per_sample, int nthreads, double *value,
+                             float *grad);
+
+/* Floats in the parameter arena (and in each optimiser state slot). */
+int64_t dn_graph_param_floats(const dn_graph_t *g);
+
+/* The optimiser's state: slots x dn_graph_param_floats floats, each slot
+ * laid out like the parameter arena (*n_floats = 0 when the optimiser keeps
+ * none); writable, to save training where it stopped and resume it. */
+dn_status dn_graph_optim_state(dn_graph_t *g, float **state, int64_t *n_floats);
+
+/* Epochs trained so far (the shuffle of epoch e is drawn from the seed and e). */
+int64_t dn_graph_epoch_count(const dn_graph_t *g);
+
+/* Restore the step and epoch counters (with the state above, training then
+ * resumes exactly where it stopped). */
+dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs);
 
 #ifdef __cplusplus
 }

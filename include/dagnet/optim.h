@@ -4,7 +4,8 @@
  *   1. gradient clipping by global norm (clip_norm > 0): g *= clip / max(clip, ||g||)
  *   2. weight decay as a loss term on decayed parameters (seed 000, 6.1):
  *      g += l2 w + l1 sign(w); with reg_per_sample, l2 and l1 are divided by
- *      the batch size (scikit-learn's alpha)
+ *      the batch's total sample weight, its size without weights
+ *      (scikit-learn's alpha)
  *   3. the update rule (seed 000, 5):
  *      SGD       w -= lr g
  *      MOMENTUM  v = mu v - lr g; w += v                        (seed 000, 5.1)
@@ -49,7 +50,7 @@ typedef struct dn_optim_config {
     float rho;          /* RMSPROP (0.99) */
     float weight_decay; /* ADAMW decoupled decay (0.01) */
     float l2, l1;       /* loss-term weight decay on decayed parameters (0) */
-    int reg_per_sample; /* divide l2 and l1 by the batch size (0) */
+    int reg_per_sample; /* divide l2 and l1 by the batch's total sample weight (0) */
     float max_norm;     /* max-norm constraint, 0 for none */
     float clip_norm;    /* clip the global gradient norm, 0 for none */
 } dn_optim_config;
@@ -75,12 +76,13 @@ typedef struct dn_param_view {
     int constrain;        /* max-norm applies */
 } dn_param_view;
 
-/* Apply one step `t` (1-based) to n parameters. `batch` is the batch size
- * (for reg_per_sample). *reg_loss receives the weight-decay term of the loss
+/* Apply one step `t` (1-based) to n parameters. `batch` is the batch's
+ * total sample weight, its size when unweighted (for reg_per_sample; 0
+ * turns the regulariser off for this step, as the loss of such a batch is 0). *reg_loss receives the weight-decay term of the loss
  * at the weights before the step (0.5 l2 ||w||^2 + l1 ||w||_1, scaled like
  * the gradients). The sums cross parameters in a fixed order. */
 dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
-                        int n, int64_t t, int64_t batch, int nthreads,
+                        int n, int64_t t, double batch, int nthreads,
                         double *reg_loss);
 
 #ifdef __cplusplus

@@ -2,18 +2,24 @@
 
 The core (``dagnet._core``) runs a network as a DAG of ops, forward and
 backward, and trains it one epoch per call; ``dagnet.nn`` builds networks
-from layers.
+from layers; the estimators (``MLPClassifier``, ``MLPRegressor``) are
+scikit-learn's, on that core.
 """
 
 from dagnet import _core
 
 __version__ = "0.1.0"
 
-__all__ = ["nn", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "nn", "__version__"]
+
+_ESTIMATORS = {"MLPClassifier": "dagnet.neural_network", "MLPRegressor": "dagnet.neural_network"}
 
 
 def __getattr__(name):
     if name == "nn":
         import dagnet.nn as nn
         return nn
+    if name in _ESTIMATORS:
+        import importlib
+        return getattr(importlib.import_module(_ESTIMATORS[name]), name)
     raise AttributeError(f"module 'dagnet' has no attribute {name!r}")

@@ -127,7 +127,7 @@ cdef extern from "dagnet/optim.h":
         int decay
         int constrain
     dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params, int n,
-                            int64_t t, int64_t batch, int nthreads, double *reg_loss) nogil
+                            int64_t t, double batch, int nthreads, double *reg_loss) nogil
 
 cdef extern from "dagnet/graph.h":
     ctypedef struct dn_graph_t:
@@ -158,6 +158,7 @@ cdef extern from "dagnet/graph.h":
         int node
         dn_shape shape
         float *value
+        int64_t offset
         float *grad
         int trainable
     dn_status dn_graph_param(const dn_graph_t *g, int k, dn_param_info *info)
@@ -176,3 +177,11 @@ cdef extern from "dagnet/graph.h":
                                    int64_t batch_size, int shuffle, int nthreads,
                                    double *mean_loss) nogil
     int64_t dn_graph_step_count(const dn_graph_t *g)
+    double dn_graph_last_reg_loss(const dn_graph_t *g)
+    dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n,
+                                 int64_t chunk, double l2, int reg_per_sample, int nthreads,
+                                 double *value, float *grad) nogil
+    int64_t dn_graph_param_floats(const dn_graph_t *g)
+    dn_status dn_graph_optim_state(dn_graph_t *g, float **state, int64_t *n_floats)
+    int64_t dn_graph_epoch_count(const dn_graph_t *g)
+    dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs)

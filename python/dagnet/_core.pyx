@@ -142,6 +142,23 @@ cdef dn_optim_config make_optim(str name, dict kw) except *:
     return c
 
 
+cdef const float **input_pointers(list conv) except NULL:
+    """A malloc'd array of the data pointers of conv's arrays (None gives
+    NULL), for the core's run functions; the caller frees it."""
+    cdef int n = len(conv)
+    cdef const float **ptrs = <const float **>malloc(max(n, 1) * sizeof(float *))
+    cdef cnp.ndarray a
+    if ptrs == NULL:
+        raise MemoryError("out of memory")
+    for k in range(n):
+        if conv[k] is None:
+            ptrs[k] = NULL
+        else:
+            a = conv[k]
+            ptrs[k] = <const float *>cnp.PyArray_DATA(a)
+    return ptrs
+
+
 cdef class Graph:
     """A graph in the C core: add inputs and nodes, compile, run, train."""
     cdef dn_graph_t *g
@@ -287,20 +304,12 @@ cdef class Graph:
         conv = self._input_arrays(inputs, &n, True)
         if n < 0:
             raise ValueError("at least one input array is needed")
-        cdef int ni = len(conv)
-        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
+        cdef const float **ptrs = input_pointers(conv)
         cdef int flags = (DN_RUN_TRAINING if training else 0) | (DN_RUN_GRAD if grad else 0)
         cdef dn_status s
         cdef const float *data
         cdef int64_t numel
-        cdef cnp.ndarray a
         try:
-            for k in range(ni):
-                if conv[k] is None:
-                    ptrs[k] = NULL
-                else:
-                    a = conv[k]
-                    ptrs[k] = <const float *>cnp.PyArray_DATA(a)
             with nogil:
                 s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
             check(s)
@@ -362,18 +371,10 @@ cdef class Graph:
         conv = self._input_arrays(inputs, &n, True)
         shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
         out = np.empty((max(n, 0),) + shape, dtype=np.float32)
-        cdef int ni = len(conv)
-        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
-        cdef cnp.ndarray a
+        cdef const float **ptrs = input_pointers(conv)
         cdef float *dst = <float *>cnp.PyArray_DATA(out)
         cdef dn_status s
         try:
-            for i in range(ni):
-                if conv[i] is None:
-                    ptrs[i] = NULL
-                else:
-                    a = conv[i]
-                    ptrs[i] = <const float *>cnp.PyArray_DATA(a)
             with nogil:
                 s = dn_graph_predict(self.g, ptrs, n, k, dst, chunk, nthreads)
             check(s)
@@ -396,6 +397,67 @@ cdef class Graph:
     def step_count(self):
         return dn_graph_step_count(self.g)
 
+    @property
+    def epoch_count(self):
+        return dn_graph_epoch_count(self.g)
+
+    @property
+    def last_reg_loss(self):
+        """The regulariser's part of the last epoch's mean loss."""
+        return dn_graph_last_reg_loss(self.g)
+
+    @property
+    def param_floats(self):
+        return dn_graph_param_floats(self.g)
+
+    def param_offsets(self):
+        """[(offset, size, trainable)] of each parameter in the arena layout
+        that objective() gradients and optimizer_state() slots follow."""
+        cdef dn_param_info info
+        out = []
+        for k in range(dn_graph_num_params(self.g)):
+            check(dn_graph_param(self.g, k, &info))
+            size = 1
+            for d in shape_tuple(&info.shape):
+                size *= d
+            out.append((info.offset, size, bool(info.trainable)))
+        return out
+
+    def optimizer_state(self):
+        """The optimiser's state as a writable (slots, param_floats) view."""
+        cdef float *state
+        cdef int64_t nf
+        check(dn_graph_optim_state(self.g, &state, &nf))
+        pf = max(dn_graph_param_floats(self.g), 1)
+        if nf == 0:
+            return np.zeros((0, pf), dtype=np.float32)
+        return view_of(state, (nf // pf, pf), self, True)
+
+    def set_counters(self, int64_t steps, int64_t epochs):
+        check(dn_graph_set_counters(self.g, steps, epochs))
+
+    def objective(self, data, int64_t chunk=1024, double l2=0.0, bint reg_per_sample=False,
+                  bint grad=True, int nthreads=0):
+        """(value, gradient in arena layout or None) of the loss over all
+        samples in inference mode, plus the L2 term; see dn_graph_objective."""
+        cdef int64_t n
+        conv = self._input_arrays(data, &n, True)
+        if n < 0:
+            raise ValueError("at least one input array is needed")
+        cdef const float **ptrs = input_pointers(conv)
+        cdef cnp.ndarray g_out = np.zeros(max(dn_graph_param_floats(self.g), 1), dtype=np.float32)
+        cdef float *gp = <float *>cnp.PyArray_DATA(g_out) if grad else NULL
+        cdef double value = 0
+        cdef dn_status s
+        try:
+            with nogil:
+                s = dn_graph_objective(self.g, ptrs, n, chunk, l2, reg_per_sample, nthreads,
+                                       &value, gp)
+            check(s)
+        finally:
+            free(ptrs)
+        return value, (g_out[:dn_graph_param_floats(self.g)] if grad else None)
+
     def train_epoch(self, data, int64_t batch_size, bint shuffle=True, int nthreads=0):
         """One epoch over full arrays (one per input; None fills ones);
         returns the epoch's mean loss."""
@@ -403,18 +465,10 @@ cdef class Graph:
         conv = self._input_arrays(data, &n, True)
         if n < 0:
             raise ValueError("at least one input array is needed")
-        cdef int ni = len(conv)
-        cdef const float **ptrs = <const float **>malloc(max(ni, 1) * sizeof(float *))
-        cdef cnp.ndarray a
+        cdef const float **ptrs = input_pointers(conv)
         cdef double loss = 0
         cdef dn_status s
         try:
-            for i in range(ni):
-                if conv[i] is None:
-                    ptrs[i] = NULL
-                else:
-                    a = conv[i]
-                    ptrs[i] = <const float *>cnp.PyArray_DATA(a)
             with nogil:
                 s = dn_graph_train_epoch(self.g, ptrs, n, batch_size, shuffle, nthreads, &loss)
             check(s)
@@ -557,7 +611,7 @@ def init_fill(shape, str init, float scale=1.0, int64_t fan_in=1, int64_t fan_ou
     return out
 
 
-def optim_step(str name, params, grads, states, int64_t t, int64_t batch=1, decay=None,
+def optim_step(str name, params, grads, states, int64_t t, double batch=1, decay=None,
                constrain=None, int nthreads=1, **settings):
     """One optimiser step on lists of float32 arrays (updated in place);
     states is a list of lists of state arrays. Returns the regularisation

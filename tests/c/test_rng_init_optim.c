@@ -556,7 +556,24 @@ static void test_optim_errors_and_threads(void)
     CHECK(dn_optim_step(&c, &v, 1, 0, 1, 1, NULL) == DN_ERR_INVALID, "t = 0 accepted");
     c.l2 = 1;
     c.reg_per_sample = 1;
-    CHECK(dn_optim_step(&c, &v, 1, 1, 0, 1, NULL) == DN_ERR_INVALID, "batch 0 accepted");
+    CHECK(dn_optim_step(&c, &v, 1, 1, -1, 1, NULL) == DN_ERR_INVALID, "batch -1 accepted");
+    CHECK(dn_optim_step(&c, &v, 1, 1, NAN, 1, NULL) == DN_ERR_INVALID, "batch NaN accepted");
+    {
+        /* the batch is its total sample weight: 0.5 doubles the decay, 0 drops it */
+        dn_optim_config sgd;
+        dn_optim_default(&sgd, DN_OPTIM_SGD);
+        sgd.lr = 0.5f;
+        sgd.l2 = 1;
+        sgd.reg_per_sample = 1;
+        float w1 = 2, g1 = 0;
+        dn_param_view p1 = {&w1, &g1, {NULL, NULL}, 1, 1, 1, 0};
+        double r = -1;
+        CHECK(dn_optim_step(&sgd, &p1, 1, 1, 0.5, 1, &r) == DN_OK && w1 == 0 && r == 4,
+              "weight sum 0.5: w %g reg %g", (double)w1, r);
+        w1 = 2;
+        CHECK(dn_optim_step(&sgd, &p1, 1, 1, 0.0, 1, &r) == DN_OK && w1 == 2 && r == 0,
+              "weight sum 0: w %g reg %g", (double)w1, r);
+    }
     c.l2 = 0;
     c.max_norm = 1;
     v.cols = 3;
