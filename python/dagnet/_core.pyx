@@ -4,6 +4,8 @@ GIL released around every call that computes, and C status codes turned into
 Python exceptions (ValueError, TypeError, MemoryError, RuntimeError,
 FloatingPointError) carrying the core's message."""
 
+import threading
+
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t, uint32_t
@@ -160,14 +162,21 @@ cdef const float **input_pointers(list conv) except NULL:
 
 
 cdef class Graph:
-    """A graph in the C core: add inputs and nodes, compile, run, train."""
+    """A graph in the C core: add inputs and nodes, compile, run, train.
+
+    Runs share the graph's buffers, so each run function holds the graph's
+    lock: threads may call predict, objective and train_epoch on one graph
+    at the same time (they take turns). A forward followed by its backward
+    is two calls: threads that interleave such pairs need their own lock."""
     cdef dn_graph_t *g
     cdef public bint compiled
     cdef list _run_inputs  # the last forward's input arrays: backward reads them
+    cdef object _lock      # one run at a time: runs share the graph's buffers
 
     def __cinit__(self):
         check(dn_graph_new(&self.g))
         self.compiled = False
+        self._lock = threading.Lock()
 
     def __dealloc__(self):
         dn_graph_free(self.g)
@@ -309,22 +318,23 @@ cdef class Graph:
         cdef dn_status s
         cdef const float *data
         cdef int64_t numel
+        outs = []
         try:
-            with nogil:
-                s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
-            check(s)
-            self._run_inputs = conv
+            with self._lock:  # the outputs are copied before another run
+                with nogil:
+                    s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
+                check(s)
+                self._run_inputs = conv
+                for k in range(dn_graph_num_outputs(self.g)):
+                    check(dn_graph_output(self.g, k, &data, &numel))
+                    shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
+                    full = ((n,) + shape) if batched else shape
+                    out = np.empty(full, dtype=np.float32)
+                    if numel:
+                        memcpy(cnp.PyArray_DATA(out), data, numel * sizeof(float))
+                    outs.append(out)
         finally:
             free(ptrs)
-        outs = []
-        for k in range(dn_graph_num_outputs(self.g)):
-            check(dn_graph_output(self.g, k, &data, &numel))
-            shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
-            full = ((n,) + shape) if batched else shape
-            out = np.empty(full, dtype=np.float32)
-            if numel:
-                memcpy(cnp.PyArray_DATA(out), data, numel * sizeof(float))
-            outs.append(out)
         return outs
 
     def backward(self, grad_outputs=None, int nthreads=0):
@@ -346,8 +356,9 @@ cdef class Graph:
                     a = as_f32(gk, f"grad_outputs[{k}]")
                     keep.append(a)
                     ptrs[k] = <const float *>cnp.PyArray_DATA(a)
-            with nogil:
-                s = dn_graph_backward(self.g, ptrs, nthreads)
+            with self._lock:
+                with nogil:
+                    s = dn_graph_backward(self.g, ptrs, nthreads)
             check(s)
         finally:
             free(ptrs)
@@ -375,8 +386,9 @@ cdef class Graph:
         cdef float *dst = <float *>cnp.PyArray_DATA(out)
         cdef dn_status s
         try:
-            with nogil:
-                s = dn_graph_predict(self.g, ptrs, n, k, dst, chunk, nthreads)
+            with self._lock:
+                with nogil:
+                    s = dn_graph_predict(self.g, ptrs, n, k, dst, chunk, nthreads)
             check(s)
         finally:
             free(ptrs)
@@ -450,9 +462,10 @@ cdef class Graph:
         cdef double value = 0
         cdef dn_status s
         try:
-            with nogil:
-                s = dn_graph_objective(self.g, ptrs, n, chunk, l2, reg_per_sample, nthreads,
-                                       &value, gp)
+            with self._lock:
+                with nogil:
+                    s = dn_graph_objective(self.g, ptrs, n, chunk, l2, reg_per_sample, nthreads,
+                                           &value, gp)
             check(s)
         finally:
             free(ptrs)
@@ -469,8 +482,9 @@ cdef class Graph:
         cdef double loss = 0
         cdef dn_status s
         try:
-            with nogil:
-                s = dn_graph_train_epoch(self.g, ptrs, n, batch_size, shuffle, nthreads, &loss)
+            with self._lock:
+                with nogil:
+                    s = dn_graph_train_epoch(self.g, ptrs, n, batch_size, shuffle, nthreads, &loss)
             check(s)
         finally:
             free(ptrs)
