@@ -228,18 +228,16 @@ class BaseMLP(BaseEstimator):
 
     def _validate_X(self, X, reset):
         X = validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"],
-                          dtype=(np.float32, np.float64))
+                          dtype=np.float32)
         return self._dense32(X)
 
     @staticmethod
     def _dense32(X):
+        """X (checked finite by validate_data) as C-contiguous float32;
+        sparse X is densified (the core's kernels are dense)."""
         if hasattr(X, "toarray"):
             X = X.toarray()
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        if X.size and not np.isfinite(X.sum(dtype=np.float64)):
-            raise ValueError("X holds values too large for float32; scale the features "
-                             "(e.g. with StandardScaler) before fitting")
-        return X
+        return np.ascontiguousarray(X, dtype=np.float32)
 
     @staticmethod
     def _check_sample_weight(sample_weight, n):
@@ -521,8 +519,12 @@ class BaseMLP(BaseEstimator):
         total_w = Xt.shape[0] if Wt is None else float(Wt.sum(dtype=np.float64))
         const = self._loss_constant(Tt, Wt)
 
+        x0 = np.concatenate([v.ravel() for v in views]).astype(np.float64)
+        accepted = [x0]  # the last iterate L-BFGS-B accepted
+
         def callback(intermediate_result):
             x = intermediate_result.x
+            accepted[0] = np.array(x, copy=True)
             set_x(x)
             self.loss_curve_.append(self._lbfgs_loss(intermediate_result.fun, total_w, const))
             val_score = val_loss = None
@@ -541,7 +543,6 @@ class BaseMLP(BaseEstimator):
                     raise StopIteration
             progress.epoch(len(self.loss_curve_), self.loss_curve_[-1], val_score, val_loss)
 
-        x0 = np.concatenate([v.ravel() for v in views]).astype(np.float64)
         if not np.isfinite(fun(x0)[0]):
             raise ValueError("the loss is not finite at the initial weights; scale the features "
                              "(e.g. with StandardScaler) and check y")
@@ -553,8 +554,7 @@ class BaseMLP(BaseEstimator):
             x_final, nit, status, message = res.x, res.nit, res.status, res.message
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-            x_final, nit, status, message = np.concatenate([v.ravel() for v in views]), \
-                len(self.loss_curve_), 0, ""
+            x_final, nit, status, message = accepted[0], len(self.loss_curve_), 0, ""
         if early and best[1] is not None:
             x_final = best[1]
         set_x(x_final)
