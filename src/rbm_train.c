@@ -122,12 +122,11 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
     const int64_t rows = DN_MAX(bs, rmax);
     const float lr = c->lr, mu = c->momentum;
 
-    /* scratch: hcat, vcat (bs + rmax rows), vmean (rmax), CD chain state
-     * (bs), gathered batch (shuffle), reconstruction (monitor) */
+    /* scratch: hcat, vcat (bs + rmax rows: the batch, then the chains),
+     * vmean (rmax), CD chain state (bs), reconstruction (monitor) */
     const int64_t f_hcat = (bs + rmax) * nh, f_vcat = (bs + rmax) * nv, f_vmean = rmax * nv;
-    const int64_t f_hs = pcd ? 0 : bs * nh, f_vpos = c->shuffle ? bs * nv : 0;
-    const int64_t f_rec = c->monitor ? bs * nv : 0;
-    const int64_t floats = f_hcat + f_vcat + f_vmean + f_hs + f_vpos + f_rec;
+    const int64_t f_hs = pcd ? 0 : bs * nh, f_rec = c->monitor ? bs * nv : 0;
+    const int64_t floats = f_hcat + f_vcat + f_vmean + f_hs + f_rec;
     float *ws = dn_alloc((size_t)floats * sizeof(float));
     double *sums = malloc((size_t)(2 * (nv + nh)) * sizeof(double));
     int64_t *perm = c->shuffle ? malloc((size_t)n * sizeof(int64_t)) : NULL;
@@ -139,7 +138,7 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
                        (double)floats * 4e-6);
     }
     float *hcat = ws, *vcat = hcat + f_hcat, *vmean = vcat + f_vcat, *hs_cd = vmean + f_vmean;
-    float *vbuf = hs_cd + f_hs, *rec = vbuf + f_vpos;
+    float *rec = hs_cd + f_hs;
     double *pos_v = sums, *pos_h = pos_v + nv, *neg_v = pos_h + nh, *neg_h = neg_v + nv;
 
     const uint64_t epoch = (uint64_t)st->epoch;
@@ -153,26 +152,22 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
     int64_t q = 0;
     for (int64_t start = 0; start < n; start += bs, q++) {
         const int64_t mb = DN_MIN(bs, n - start);
-        const float *vpos = X + start * nv;
-        if (c->shuffle) {
+        /* the batch V goes to the first mb rows of vcat, the chains' V- after it */
+        float *vpos = vcat;
+        if (c->shuffle)
             for (int64_t i = 0; i < mb; i++)
-                memcpy(vbuf + i * nv, X + perm[start + i] * nv, (size_t)nv * sizeof(float));
-            vpos = vbuf;
-        }
+                memcpy(vpos + i * nv, X + perm[start + i] * nv, (size_t)nv * sizeof(float));
+        else
+            memcpy(vpos, X + start * nv, (size_t)(mb * nv) * sizeof(float));
         const int64_t r = pcd ? st->n_chains : mb;
         float *hpos = hcat, *hneg = hcat + mb * nh, *vneg = vcat + mb * nv;
         float *hs = pcd ? st->chains : hs_cd;
         const uint64_t pos0 = (uint64_t)q * per_batch;
 
-        /* positive phase: H+ = p(h | V), probabilities (seed 000, 9.2) */
-        dn_rbm_hprob(m, vpos, mb, hpos, nt);
-        if (c->monitor) {
-            dn_rbm_vmean(m, hpos, mb, rec, nt);
-            for (int64_t i = 0; i < mb * nv; i++) {
-                double d = (double)vpos[i] - rec[i];
-                rec_err += d * d;
-            }
-        }
+        /* positive phase: H+ = p(h | V), probabilities (seed 000, 9.2). PCD's
+         * chains do not depend on it, so there it is computed below together
+         * with H- in one product over the stacked rows [V; V-]. */
+        if (!pcd) dn_rbm_hprob(m, vpos, mb, hpos, nt);
         /* CD: chains start at h ~ p(h | V) (seed 000, 9.2.1); PCD: at the
          * kept hidden samples (seed 000, 9.2.2) */
         if (!pcd) dn_rbm_bernoulli_rows(hpos, mb, nh, hs, c->seed, stream, pos0, (uint64_t)nh, nt);
@@ -183,9 +178,19 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
                 dn_rbm_gaussian_rows(vmean, r, nv, vneg, c->seed, stream, pv, (uint64_t)nv2, nt);
             else
                 dn_rbm_bernoulli_rows(vmean, r, nv, vneg, c->seed, stream, pv, (uint64_t)nv2, nt);
-            dn_rbm_hprob(m, vneg, r, hneg, nt);
+            if (pcd && t + 1 == c->k)
+                dn_rbm_hprob(m, vcat, mb + r, hcat, nt); /* [H+; H-] at once */
+            else
+                dn_rbm_hprob(m, vneg, r, hneg, nt);
             if (pcd || t + 1 < c->k)
                 dn_rbm_bernoulli_rows(hneg, r, nh, hs, c->seed, stream, ph, (uint64_t)nh, nt);
+        }
+        if (c->monitor) {
+            dn_rbm_vmean(m, hpos, mb, rec, nt);
+            for (int64_t i = 0; i < mb * nv; i++) {
+                double d = (double)vpos[i] - rec[i];
+                rec_err += d * d;
+            }
         }
 
         /* gradient (seed 002, section 8, batched form): means over the batch
@@ -213,7 +218,7 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
                            "Gaussian visible units, standardise the data",
                            (long long)q, (long long)epoch);
         }
-        scale_rows(vpos, vcat, mb * nv, (float)(1.0 / (double)mb));
+        scale_rows(vpos, vpos, mb * nv, (float)(1.0 / (double)mb));
         scale_rows(vneg, vneg, r * nv, (float)(-1.0 / rn));
         if (mu > 0) {
             gemm(1, 0, nh, nv, mb + r, lr, hcat, nh, vcat, nv, mu, st->vel_W, nv, NULL, nt);
