@@ -185,3 +185,83 @@ cdef extern from "dagnet/graph.h":
     dn_status dn_graph_optim_state(dn_graph_t *g, float **state, int64_t *n_floats)
     int64_t dn_graph_epoch_count(const dn_graph_t *g)
     dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs)
+
+
+# ---------------------------------------------------------------------------
+# RBM: energy-based models (include/dagnet/rbm.h)
+# ---------------------------------------------------------------------------
+
+cdef extern from "dagnet/rbm.h":
+    ctypedef enum dn_rbm_visible:
+        DN_RBM_BERNOULLI
+        DN_RBM_GAUSSIAN
+    ctypedef struct dn_rbm:
+        int64_t n_visible
+        int64_t n_hidden
+        dn_rbm_visible visible
+        float *W
+        float *b
+        float *c
+    ctypedef enum dn_rbm_method:
+        DN_RBM_CD
+        DN_RBM_PCD
+    ctypedef struct dn_rbm_train_config:
+        dn_rbm_method method
+        int k
+        int64_t batch_size
+        float lr
+        float momentum
+        float l2
+        int shuffle
+        int neg_per_batch
+        int monitor
+        uint64_t seed
+    ctypedef struct dn_rbm_train_state:
+        float *chains
+        int64_t n_chains
+        float *vel_W
+        float *vel_b
+        float *vel_c
+        int64_t epoch
+    ctypedef struct dn_rbm_ais_config:
+        int64_t n_runs
+        int64_t n_betas
+        const double *betas
+        const float *base_b
+        uint64_t seed
+    ctypedef struct dn_rbm_ais_result:
+        double log_z
+        double log_z_base
+        double log_se
+        double rel_se
+
+    dn_status dn_rbm_check(const dn_rbm *m)
+    dn_status dn_rbm_hidden_probs(const dn_rbm *m, const float *v, int64_t n, float *ph,
+                                  int nthreads) nogil
+    dn_status dn_rbm_visible_means(const dn_rbm *m, const float *h, int64_t n, float *mv,
+                                   int nthreads) nogil
+    dn_status dn_rbm_sample_bernoulli(const float *p, int64_t rows, int64_t cols, float *x,
+                                      uint64_t seed, uint64_t stream, uint64_t offset,
+                                      int nthreads) nogil
+    dn_status dn_rbm_sample_gaussian(const float *mean, int64_t rows, int64_t cols, float *x,
+                                     uint64_t seed, uint64_t stream, uint64_t offset,
+                                     int nthreads) nogil
+    dn_status dn_rbm_gibbs(const dn_rbm *m, int64_t n, int k, int from_hidden, float *v,
+                           float *h, float *v_mean, float *h_prob, uint64_t seed,
+                           uint64_t stream, uint64_t offset, int nthreads) nogil
+    uint64_t dn_rbm_gibbs_positions(const dn_rbm *m, int64_t n, int k)
+    dn_status dn_rbm_free_energy(const dn_rbm *m, const float *v, int64_t n, double *F,
+                                 int nthreads) nogil
+    dn_status dn_rbm_pseudo_likelihood(const dn_rbm *m, const float *v, int64_t n,
+                                       const int64_t *feature, double *pl, int nthreads) nogil
+    void dn_rbm_train_default(dn_rbm_train_config *c)
+    void dn_rbm_train_sklearn(dn_rbm_train_config *c, float lr, int64_t batch_size,
+                              uint64_t seed)
+    dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c,
+                                 dn_rbm_train_state *st, const float *X, int64_t n,
+                                 int nthreads, double *monitor) nogil
+    dn_status dn_rbm_log_z_exact(const dn_rbm *m, int nthreads, double *log_z) nogil
+    void dn_rbm_ais_default(dn_rbm_ais_config *c)
+    dn_status dn_rbm_ais_betas(int64_t n, double *betas)
+    dn_status dn_rbm_log_z_ais(const dn_rbm *m, const dn_rbm_ais_config *c, int nthreads,
+                               dn_rbm_ais_result *out, double *log_w) nogil
