@@ -17,6 +17,7 @@
  *   init.h    parameter initialisers
  *   optim.h   optimiser updates, weight decay, max-norm, clipping
  *   graph.h   building, compiling, running and training a graph
+ *   rbm.h     restricted Boltzmann machines: samplers, CD/PCD, log Z
  *
  * Conventions: names are dn_<thing>_<action>; every function that can fail
  * returns a dn_status and sets a message saying what to do; the core never
@@ -60,5 +61,6 @@
 #include "dagnet/init.h"
 #include "dagnet/optim.h"
 #include "dagnet/graph.h"
+#include "dagnet/rbm.h"
 
 #endif

@@ -10,9 +10,10 @@ from dagnet import _core
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "nn", "__version__"]
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "MLPClassifier", "MLPRegressor", "nn",
+           "__version__"]
 
-_ESTIMATORS = {"MLPClassifier": "dagnet.neural_network", "MLPRegressor": "dagnet.neural_network"}
+_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:4]}
 
 
 def __getattr__(name):

@@ -1,5 +1,7 @@
-"""scikit-learn's neural-network estimators on dagnet's core."""
+"""scikit-learn's neural-network estimators on dagnet's core, and the
+energy-based models scikit-learn lacks."""
 
 from dagnet.neural_network._mlp import MLPClassifier, MLPRegressor
+from dagnet.neural_network._rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "MLPClassifier", "MLPRegressor"]
