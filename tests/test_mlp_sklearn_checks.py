@@ -22,7 +22,7 @@ FLOAT32 = ("float32 core: weighted and repeated rows agree to float32 rounding, 
 ESTIMATORS = [
     MLPClassifier(max_iter=100),
     MLPRegressor(max_iter=100),
-    MLPClassifier(solver="lbfgs", max_iter=100),
+    MLPClassifier(solver="lbfgs", activation="logistic", max_iter=100),
     MLPClassifier(max_iter=100, dropout=0.1, normalization="batch", activation="gelu"),
     MLPRegressor(max_iter=100, normalization="layer", activation="tanh", schedule_adam=True,
                  learning_rate="invscaling", power_t=0.1),

@@ -11,7 +11,7 @@ from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from dagnet import BernoulliRBM, GaussianBernoulliRBM, _core
+from dagnet import DBN, BernoulliRBM, DBNClassifier, GaussianBernoulliRBM, _core
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,48 @@ def test_bad_parameters():
                           (dict(learning_rate=-1), "learning_rate"), (dict(ais_runs=1), "ais_runs")]:
         with pytest.raises(ValueError, match=match):
             BernoulliRBM(**params).fit(X)
+
+
+# --- deep belief networks ------------------------------------------------------------
+
+UNWEIGHTED_PRETRAINING = ("the RBMs' pre-training takes no sample weights yet, so weighted and "
+                          "repeated rows pre-train different stacks")
+
+
+@parametrize_with_checks(
+    [DBN(hidden_layer_sizes=(8, 4), n_iter=3),
+     DBNClassifier(hidden_layer_sizes=(8,), pretrain_n_iter=2, learning_rate_init=0.01)],
+    expected_failed_checks=lambda est: (
+        {"check_sample_weight_equivalence_on_dense_data": UNWEIGHTED_PRETRAINING,
+         "check_sample_weight_equivalence_on_sparse_data": UNWEIGHTED_PRETRAINING}
+        if isinstance(est, DBNClassifier) else {}))
+def test_dbn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_dbn_greedy_stack(digits):
+    X, _ = digits
+    dbn = DBN(hidden_layer_sizes=(32, 16), n_iter=3, random_state=0).fit(X)
+    assert [r.n_components for r in dbn.rbms_] == [32, 16]
+    # layer 2 was trained on layer 1's activation probabilities
+    h1 = dbn.rbms_[0].transform(X)
+    np.testing.assert_allclose(dbn.transform(X), dbn.rbms_[1].transform(h1), rtol=1e-6)
+    again = DBN(hidden_layer_sizes=(32, 16), n_iter=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(again.rbms_[1].components_, dbn.rbms_[1].components_)
+    s = dbn.sample(5, n_steps=50)
+    assert s.shape == (5, 64) and (s >= 0).all() and (s <= 1).all()
+    gdbn = DBN(hidden_layer_sizes=(16,), visible="gaussian", n_iter=2, random_state=0)
+    assert isinstance(gdbn.fit((X - X.mean(0)) / (X.std(0) + 1e-3)).rbms_[0],
+                      GaussianBernoulliRBM)
+
+
+def test_dbn_classifier_starts_from_the_pretrained_stack(digits):
+    X, y = digits
+    clf = DBNClassifier(hidden_layer_sizes=(64,), pretrain_n_iter=5, max_iter=1,
+                        learning_rate_init=1e-9, random_state=0).fit(X, y)
+    rbm = clf.dbn_.rbms_[0]
+    np.testing.assert_allclose(clf.coefs_[0], rbm.components_.T, atol=1e-6)
+    np.testing.assert_allclose(clf.intercepts_[0], rbm.intercept_hidden_, atol=1e-6)
+    tuned = DBNClassifier(hidden_layer_sizes=(64,), pretrain_n_iter=5, max_iter=100,
+                          random_state=0).fit(X[:1400], y[:1400])
+    assert tuned.score(X[1400:], y[1400:]) > 0.85

@@ -10,10 +10,10 @@ from dagnet import _core
 
 __version__ = "0.1.0"
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "MLPClassifier", "MLPRegressor", "nn",
-           "__version__"]
+__all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
+           "MLPRegressor", "nn", "__version__"]
 
-_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:4]}
+_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6]}
 
 
 def __getattr__(name):

@@ -534,7 +534,10 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
     const double fma = (double)M * (double)N * (double)g.K;
     if (fma < (double)nt * MIN_FMA_PER_THREAD) nt = (int)(fma / MIN_FMA_PER_THREAD);
     if (nt < 1) nt = 1;
-    if (M == 1 || N == 1) {
+    /* N == 1 takes the plain loops; so does M == 1 only when N == 1 too: a
+     * row of C must not depend on how many rows come with it (predicting
+     * one sample gives the bits it gets in a batch) */
+    if (N == 1) {
         gemm_simple(&g, nt);
         return;
     }

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
+from dagnet.neural_network._base import store_params
 
 _EXACT_LOG_Z_UNITS = 20  # enumerate the smaller layer up to 2^20 states; AIS beyond
 _STREAM_GIBBS = 0x4749424253  # "GIBBS": gibbs() and sample() draws, one block per call
@@ -339,20 +340,7 @@ class BernoulliRBM(_BaseRBM):
                  verbose=0, random_state=None, method="pcd", k=1, n_chains=None,
                  momentum=0.0, weight_decay=0.0, ais_runs=100, ais_betas=10000,
                  n_threads=None):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.random_state = random_state
-        self.method = method
-        self.k = k
-        self.n_chains = n_chains
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.ais_runs = ais_runs
-        self.ais_betas = ais_betas
-        self.n_threads = n_threads
+        store_params(self, locals())
 
     def score_samples(self, X):
         """Log pseudo-likelihood of each sample, exact over all features:
@@ -407,20 +395,7 @@ class GaussianBernoulliRBM(_BaseRBM):
                  verbose=0, random_state=None, method="pcd", k=1, n_chains=None,
                  momentum=0.0, weight_decay=0.0, ais_runs=100, ais_betas=10000,
                  n_threads=None):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.random_state = random_state
-        self.method = method
-        self.k = k
-        self.n_chains = n_chains
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.ais_runs = ais_runs
-        self.ais_betas = ais_betas
-        self.n_threads = n_threads
+        store_params(self, locals())
 
     def score_samples(self, X):
         """Log-likelihood of each sample, log p(v) = -F(v) - log Z.
