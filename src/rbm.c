@@ -310,8 +310,10 @@ static double pl_one(const dn_rbm *m, const float *v, const float *x, const floa
     softplus_row(x, sp0, nh);
     double pl = 0;
     for (int64_t i = (only >= 0 ? only : 0); i < (only >= 0 ? only + 1 : nv); i++) {
-        /* flipping bit i adds s W_ji to every pre-activation x_j, s = 1 - 2 v_i */
-        const float s = v[i] > 0.5f ? -1.0f : 1.0f;
+        /* flipping v_i to 1 - v_i adds s W_ji to every pre-activation x_j,
+         * s = 1 - 2 v_i (+-1 for binary v; scikit-learn flips values in
+         * [0, 1] the same way) */
+        const float s = 1.0f - 2.0f * v[i];
         softplus_shift(x, sp0, WT + i * nh, s, d, nh);
         double dsp = 0;
         for (int64_t j = 0; j < nh; j++) dsp += d[j];

@@ -4,12 +4,15 @@ import doctest
 
 import pytest
 
+import dagnet.neural_network._dbn
 import dagnet.neural_network._mlp
+import dagnet.neural_network._rbm
 import dagnet.nn
 import dagnet.nn.model
 
 
-@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.neural_network._mlp])
+@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.neural_network._mlp,
+                                    dagnet.neural_network._rbm, dagnet.neural_network._dbn])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
@@ -24,6 +27,22 @@ def test_readme_examples_run():
     if not readme.exists():
         pytest.skip("README.md not beside the tests")
     blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
+
+
+def test_tour_runs(tmp_path, monkeypatch, capsys):
+    """python -m dagnet: both estimators beside scikit-learn's, and the RBM's
+    picture when matplotlib is there."""
+    import dagnet.__main__ as tour
+
+    monkeypatch.chdir(tmp_path)
+    tour.main()
+    out = capsys.readouterr().out
+    assert "MLPClassifier" in out and "faster" in out and "log-likelihood" in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "dagnet_rbm_samples.png").stat().st_size > 1000

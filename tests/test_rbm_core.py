@@ -409,3 +409,20 @@ def test_results_identical_for_any_thread_count_and_fixed_seed():
         np.testing.assert_array_equal(b_, c_)
     other = run_all(2, seed=1)
     assert not np.array_equal(one[0], other[0])
+
+
+def test_pseudo_likelihood_of_values_in_0_1_flips_to_1_minus_v():
+    """Data in [0, 1] (digits / 16): flipping feature i means v_i -> 1 - v_i,
+    as scikit-learn's score_samples does; the fast path equals the reference."""
+    rng = np.random.default_rng(3)
+    W = rng.normal(0, 0.5, (7, 9)).astype(np.float32)
+    b = rng.normal(0, 0.5, 9).astype(np.float32)
+    c = rng.normal(0, 0.5, 7).astype(np.float32)
+    V = rng.random((13, 9)).astype(np.float32)
+    fast = C.rbm_pseudo_likelihood(W, b, c, V)
+    C.set_reference_mode(True)
+    try:
+        ref = C.rbm_pseudo_likelihood(W, b, c, V)
+    finally:
+        C.set_reference_mode(False)
+    np.testing.assert_allclose(fast, ref, rtol=1e-5)

@@ -157,16 +157,18 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         v : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        if len(self.rbms_) == 1:
+            return self.rbms_[0].sample(n_samples, n_steps, mean=True)
         h = self.rbms_[-1].sample(n_samples, n_steps).astype(np.float32)
         for rbm in reversed(self.rbms_[:-1]):
             params = (rbm.components_, rbm.intercept_visible_, rbm.intercept_hidden_)
             mean = _core.rbm_visible_means(*params, h, visible=rbm._visible)
             if rbm is self.rbms_[0]:
-                return mean.astype(np.float64)
+                break
             h = _core.rbm_sample_bernoulli(mean, seed=self._seed, stream=_STREAM_DOWN,
                                            offset=self._draws)
             self._draws += mean.size
-        return h.astype(np.float64)  # one RBM: its own samples
+        return mean.astype(np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -205,18 +205,19 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         v, dtype = self._validate(v, reset=False)
         return self._gibbs_from(v, 1, from_hidden=False).astype(dtype, copy=False)
 
-    def _gibbs_from(self, start, steps, from_hidden):
+    def _gibbs_from(self, start, steps, from_hidden, mean=False):
         """Block Gibbs from start; every call draws fresh numbers (the next
         positions of the model's stream), so the sequence of calls repeats
-        for a fixed random_state."""
-        v, _, _, _, used = _core.rbm_gibbs(*self._params(), start, k=steps,
+        for a fixed random_state. mean: return E[v | h] of the last step
+        instead of its draw."""
+        v, _, vm, _, used = _core.rbm_gibbs(*self._params(), start, k=steps,
                                            from_hidden=from_hidden, visible=self._visible,
                                            seed=self._seed, stream=_STREAM_GIBBS,
                                            offset=self._draws, nthreads=self._nthreads())
         self._draws += int(used)
-        return v
+        return vm if mean else v
 
-    def sample(self, n_samples=1, n_steps=1000):
+    def sample(self, n_samples=1, n_steps=1000, mean=False):
         """Fresh samples from the model: ``n_steps`` of block Gibbs sampling
         from random hidden states (a different draw on every call; the
         sequence of calls repeats for a fixed random_state).
@@ -225,6 +226,9 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         ----------
         n_samples : int, default=1
         n_steps : int, default=1000
+        mean : bool, default=False
+            Return E[v | h] given the last hidden draw (probabilities for
+            Bernoulli units: smoother pictures) instead of the visible draw.
 
         Returns
         -------
@@ -238,7 +242,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                                            seed=self._seed, stream=_STREAM_GIBBS + 1,
                                            offset=self._draws)
         self._draws += n_samples * self.n_components
-        return self._gibbs_from(start, n_steps, from_hidden=True).astype(np.float64)
+        return self._gibbs_from(start, n_steps, from_hidden=True, mean=mean).astype(np.float64)
 
     # --- likelihoods -------------------------------------------------------------
 
