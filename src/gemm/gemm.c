@@ -540,9 +540,15 @@ static int gemm_narrow(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
     s.ldc = g->M;
     s.act = DN_ACT_IDENTITY;
     gemm_blocked(kn, &s, nt);
+    const int plain = g->beta == 0.0f && !g->bias && g->act == DN_ACT_IDENTITY;
     for (int64_t i = 0; i < g->M; i++) {
+        float *ci = g->C + i * g->ldc;
+        if (plain) { /* a weight gradient: alpha T^T, as combine writes it */
+            for (int64_t j = 0; j < g->N; j++) ci[j] = g->alpha * T[j * g->M + i];
+            continue;
+        }
         for (int64_t j = 0; j < g->N; j++) acc[j] = T[j * g->M + i];
-        finish_row(g, g->C + i * g->ldc, acc, g->bias, g->N);
+        finish_row(g, ci, acc, g->bias, g->N);
     }
     ws_release(slot);
     return 1;
