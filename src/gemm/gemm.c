@@ -41,15 +41,15 @@
 
 static const dn_gemm_kernel kernel_generic = {
     DN_GEMM_GENERIC_MR, DN_GEMM_GENERIC_NR, GENERIC_KC, GENERIC_NC,
-    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic};
+    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic, 0};
 #ifdef DAGNET_X86
 static const dn_gemm_kernel kernel_avx2 = {
     DN_GEMM_AVX2_MR, DN_GEMM_AVX2_NR, AVX2_KC, AVX2_NC,
-    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2};
+    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2, 0};
 static const dn_gemm_kernel kernel_avx512 = {
     DN_GEMM_AVX512_MR, DN_GEMM_AVX512_NR, AVX512_KC, AVX512_NC,
     dn_gemm_sliver_avx512, dn_gemm_sliver_a_avx512, dn_gemm_pack_a_avx512,
-    dn_gemm_pack_b_avx512};
+    dn_gemm_pack_b_avx512, 1};
 #endif
 
 /* Per-thread packing space, large enough for every kernel above: a B block
@@ -323,7 +323,8 @@ static void ws_release(int s)
 
 /* C[i0..i1, j0..j1) with the packed kernel; ws holds the packing space.
  * When direct_b, full slivers of op(B) = B are read in place and only the
- * ragged last sliver of each block is packed. */
+ * ragged last sliver of each block is packed (also read in place when the
+ * kernel can). */
 static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
                        int64_t i1, int64_t j0, int64_t j1, int direct_b, float *ws)
 {
@@ -344,7 +345,9 @@ static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
     const int64_t a_row = g->ta ? 1 : g->lda, a_step = g->ta ? g->lda : 1;
     for (int64_t jc = j0; jc < j1; jc += ncb) {
         const int64_t nc = DN_MIN(ncb, j1 - jc);
-        const int64_t nfull = direct_b ? nc / nr * nr : 0; /* read in place */
+        /* read in place: the full slivers, and the ragged last one when the
+         * kernel can */
+        const int64_t nfull = !direct_b ? 0 : kn->ragged_b ? nc : nc / nr * nr;
         t.bias = g->bias ? g->bias + jc : NULL;
         for (int64_t pc = 0; pc < K; pc += kcb) {
             const int64_t kc = DN_MIN(kcb, K - pc);
