@@ -66,6 +66,8 @@ int64_t dn_graph_step_count(const dn_graph_t *g) { return g ? g->step : 0; }
 
 /* Bytes of a batch below which its rows are copied on one thread. */
 #define GATHER_PAR_MIN_BYTES (256 * 1024)
+/* Rows ahead whose cache lines are requested while a row is copied. */
+#define GATHER_AHEAD 4
 
 /* Copy rows perm[start .. start+m) of `src` (rows of `row` floats) into dst;
  * NULL src fills ones. The rows come from all over the data (from memory,
@@ -81,8 +83,15 @@ static void gather(float *dst, const float *src, const int64_t *perm, int64_t st
     const int nt = nthreads > 1 && m > 1 && bytes >= GATHER_PAR_MIN_BYTES ? nthreads : 1;
     (void)nt;
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t i = 0; i < m; i++)
+    for (int64_t i = 0; i < m; i++) {
+        /* the rows are scattered: ask for one GATHER_AHEAD rows on */
+        if (i + GATHER_AHEAD < m) {
+            const char *ahead = (const char *)(src + perm[start + i + GATHER_AHEAD] * row);
+            for (int64_t b = 0; b < row * (int64_t)sizeof(float); b += 64)
+                __builtin_prefetch(ahead + b);
+        }
         memcpy(dst + i * row, src + perm[start + i] * row, (size_t)row * sizeof(float));
+    }
 }
 
 /* The position of node v among the graph's inputs. */

@@ -153,6 +153,27 @@ def test_sgemm_threads_bit_identical(isa, shape):
         assert_close(outs[1], ref, tol, f"{isa} {shape} 2 threads")
 
 
+# A^T B with few columns: AVX-512 runs the transposed product B^T A (gemm.c,
+# gemm_narrow) for N in 2..12 (not 7, 8) and M >= 48; the edges around it
+@pytest.mark.parametrize("shape", [(48, 2, 5), (100, 10, 200), (97, 11, 1), (61, 12, 33),
+                                   (200, 3, 700), (47, 10, 64), (130, 13, 64), (100, 8, 64),
+                                   (1031, 6, 129), (64, 10, 1100), (2000, 10, 300)], ids=str)
+def test_sgemm_few_columns_transposed(isa, shape):
+    M, N, K = shape
+    rng = np.random.default_rng(M * 31 + N * 7 + K)
+    A, B = operands(rng, M, N, K, True, False)
+    bias = rng.standard_normal(N).astype(np.float32)
+    C0 = rng.standard_normal((M, N)).astype(np.float32)
+    for alpha, beta, act, b in [(1.0, 0.0, "identity", None), (0.5, 1.0, "relu", bias),
+                                (-1.5, 0.25, "tanh", bias)]:
+        C = np.full((M, N), np.nan, np.float32) if beta == 0.0 else C0.copy()
+        outs = [_core.sgemm(A, B, C.copy(), trans_a=True, alpha=alpha, beta=beta, bias=b,
+                            act=act, nthreads=nt) for nt in (1, 2)]
+        np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"{isa} {shape} threads")
+        ref, tol = expect(A, B, True, False, alpha, beta, C0, b, act)
+        assert_close(outs[0], ref, tol, f"{isa} {shape} {alpha} {beta} {act}")
+
+
 def test_isa_choice_is_clamped_and_restored():
     detected = _core.cpu_detect()
     assert detected in ISAS

@@ -704,6 +704,26 @@ def test_loss_softmax_ce_invalid_indices_add_nothing():
     np.testing.assert_array_equal(gz[1:4], 0.0)
 
 
+@pytest.mark.parametrize("K", [10, 17, 33])
+@pytest.mark.parametrize("kind", ["index", "probabilities"])
+def test_loss_softmax_ce_blocks(K, kind):
+    # forward works on blocks of 64 rows shifted by the block's maximum: 150
+    # samples of 2 rows cross blocks and samples; rows shifted by +-40 lie
+    # far below the block maximum and are redone with their own
+    rng = np.random.default_rng(26 + K)
+    n, rows = 150, 2
+    z = normal(rng, (n, rows, K), 2.0)
+    z[1::3] += 40.0
+    z[2::3] -= 40.0
+    if kind == "index":
+        t = rng.integers(0, K, size=(n, rows)).astype(np.float64)
+    else:
+        t = softmax_np(normal(rng, z.shape, 2.0), -1)
+    w = 0.1 + rng.random(n)
+    check_op("loss", [z, t, w], lambda xs, _: loss_np("softmax_cross_entropy", *xs),
+             dict(loss="softmax_cross_entropy"), fd=False)
+
+
 def test_loss_zero_weights_give_zero():
     z, t = np.ones((3, 2)), np.zeros((3, 2))
     out, (gz, _, _), _, _ = run_op("loss", [z, t, np.zeros(3)], dict(loss="squared_error"),

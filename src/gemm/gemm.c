@@ -1,6 +1,6 @@
 /* Single-precision GEMM: C = act(alpha op(A) op(B) + beta C + bias).
  *
- * Three paths, chosen by shape:
+ * Four paths, chosen by shape:
  *   - K == 0 or alpha == 0: C = act(beta C + bias), A and B not read.
  *   - M or N of 1: plain loops over rows of C (gemm_simple), no packing.
  *   - everything else: the packed, cache-blocked GEMM (gemm_blocked) in the
@@ -18,6 +18,8 @@
  *     it saves. Likewise A, when the kernel can, for narrow products whose
  *     A sliver would serve few tiles (up to DIRECT_A_MAX_TILES). Packing
  *     space is kept per thread from call to call.
+ *   - A^T B with few columns (gemm_narrow): the transposed product B^T A,
+ *     whose rows fill the tiles, into a scratch, then C from its columns.
  * K is never split across threads and the kc blocks depend only on K, so
  * each element of C is summed in the same order for any thread count.
  */
@@ -39,15 +41,15 @@
 
 static const dn_gemm_kernel kernel_generic = {
     DN_GEMM_GENERIC_MR, DN_GEMM_GENERIC_NR, GENERIC_KC, GENERIC_NC,
-    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic};
+    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic, 0};
 #ifdef DAGNET_X86
 static const dn_gemm_kernel kernel_avx2 = {
     DN_GEMM_AVX2_MR, DN_GEMM_AVX2_NR, AVX2_KC, AVX2_NC,
-    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2};
+    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2, 0};
 static const dn_gemm_kernel kernel_avx512 = {
     DN_GEMM_AVX512_MR, DN_GEMM_AVX512_NR, AVX512_KC, AVX512_NC,
     dn_gemm_sliver_avx512, dn_gemm_sliver_a_avx512, dn_gemm_pack_a_avx512,
-    dn_gemm_pack_b_avx512};
+    dn_gemm_pack_b_avx512, 1};
 #endif
 
 /* Per-thread packing space, large enough for every kernel above: a B block
@@ -321,7 +323,8 @@ static void ws_release(int s)
 
 /* C[i0..i1, j0..j1) with the packed kernel; ws holds the packing space.
  * When direct_b, full slivers of op(B) = B are read in place and only the
- * ragged last sliver of each block is packed. */
+ * ragged last sliver of each block is packed (also read in place when the
+ * kernel can). */
 static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
                        int64_t i1, int64_t j0, int64_t j1, int direct_b, float *ws)
 {
@@ -342,7 +345,9 @@ static void gemm_block(const dn_gemm_kernel *kn, const gemm_args *g, int64_t i0,
     const int64_t a_row = g->ta ? 1 : g->lda, a_step = g->ta ? g->lda : 1;
     for (int64_t jc = j0; jc < j1; jc += ncb) {
         const int64_t nc = DN_MIN(ncb, j1 - jc);
-        const int64_t nfull = direct_b ? nc / nr * nr : 0; /* read in place */
+        /* read in place: the full slivers, and the ragged last one when the
+         * kernel can */
+        const int64_t nfull = !direct_b ? 0 : kn->ragged_b ? nc : nc / nr * nr;
         t.bias = g->bias ? g->bias + jc : NULL;
         for (int64_t pc = 0; pc < K; pc += kcb) {
             const int64_t kc = DN_MIN(kcb, K - pc);
@@ -489,6 +494,69 @@ static void gemm_blocked(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
     }
 }
 
+/* --- few columns: the transposed product ----------------------------------- */
+
+/* A product with few columns wastes most lanes of the 32-wide AVX-512 tile
+ * (N = 10: 10 of 16 in a masked vector, one multiply-add per row of C and
+ * step of K). For op(A) = A^T and op(B) = B (the weight gradient X^T dZ of
+ * a layer with few units) the transposed product C^T = B^T A is as cheap
+ * to set up, since both operands are then read as they lie, and it runs N
+ * rows of full 32-wide tiles: N M / 16 multiply-adds per step of K instead
+ * of M (M / 2 for N <= 8, in ymm). It goes to a scratch T (N x M) and each
+ * row of C is finished from a column of T (alpha, beta, bias, activation
+ * as everywhere else). The sums over K are the same, in the same order. */
+#define NARROW_N_MAX 12
+#define NARROW_M_MIN 48
+
+static int narrow_pays(const dn_gemm_kernel *kn, const gemm_args *g)
+{
+    if (kn->nr != 32 || !g->ta || g->tb || g->N < 2 || g->N > NARROW_N_MAX ||
+        g->M < NARROW_M_MIN || g->M * g->N > WS_FLOATS)
+        return 0;
+    /* multiply-adds per step of K and row of C: N / 16 transposed against
+     * 1 (N > 8) or 1/2 (N <= 8), with a quarter more for the transposition */
+    const double direct = g->N > 8 ? 1.0 : 0.5;
+    return 1.25 * (double)g->N / 16.0 < direct;
+}
+
+/* C = act(alpha op(A) op(B) + beta C + bias) by the transposed product;
+ * returns 0 (nothing done) when no scratch could be had. */
+static int gemm_narrow(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
+{
+    float *T = NULL, acc[NARROW_N_MAX];
+    const int slot = ws_acquire(POOL_SLOTS / 2, &T);
+    if (slot < 0) return 0;
+    gemm_args s;
+    memset(&s, 0, sizeof s);
+    s.ta = 1; /* op(A') = op(B)^T = B^T, element (j, p) at B[p ldb + j] */
+    s.tb = 0; /* op(B') = op(A)^T = A, element (p, i) at A[p lda + i] */
+    s.M = g->N;
+    s.N = g->M;
+    s.K = g->K;
+    s.alpha = 1.0f;
+    s.beta = 0.0f;
+    s.A = g->B;
+    s.lda = g->ldb;
+    s.B = g->A;
+    s.ldb = g->lda;
+    s.C = T;
+    s.ldc = g->M;
+    s.act = DN_ACT_IDENTITY;
+    gemm_blocked(kn, &s, nt);
+    const int plain = g->beta == 0.0f && !g->bias && g->act == DN_ACT_IDENTITY;
+    for (int64_t i = 0; i < g->M; i++) {
+        float *ci = g->C + i * g->ldc;
+        if (plain) { /* a weight gradient: alpha T^T, as combine writes it */
+            for (int64_t j = 0; j < g->N; j++) ci[j] = g->alpha * T[j * g->M + i];
+            continue;
+        }
+        for (int64_t j = 0; j < g->N; j++) acc[j] = T[j * g->M + i];
+        finish_row(g, ci, acc, g->bias, g->N);
+    }
+    ws_release(slot);
+    return 1;
+}
+
 static const dn_gemm_kernel *kernel_for(dn_isa isa)
 {
 #ifdef DAGNET_X86
@@ -541,5 +609,7 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
         gemm_simple(&g, nt);
         return;
     }
-    gemm_blocked(kernel_for(dn_cpu_isa()), &g, nt);
+    const dn_gemm_kernel *kn = kernel_for(dn_cpu_isa());
+    if (narrow_pays(kn, &g) && gemm_narrow(kn, &g, nt)) return;
+    gemm_blocked(kn, &g, nt);
 }

@@ -63,6 +63,7 @@ typedef struct dn_gemm_kernel {
     dn_gemm_sliver_a_fn sliver_a; /* NULL: A is always packed */
     dn_gemm_pack_a_fn pack_a;
     dn_gemm_pack_b_fn pack_b;
+    int ragged_b; /* the slivers read a last B sliver narrower than nr in place */
 } dn_gemm_kernel;
 
 #define DN_GEMM_AVX512_MR 12

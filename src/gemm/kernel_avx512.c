@@ -5,7 +5,8 @@
  * -mavx512vl -mavx2 -mfma and called only when dn_cpu_isa() says AVX-512.
  * Edge tiles use instances with fewer rows (m < 12), one vector column
  * (n <= 16) or one ymm column (n <= 8) and masked loads and stores of C, so
- * no temporary tile is needed. The packing routines of this layout are here
+ * no temporary tile is needed; B is loaded masked to the tile's columns, so
+ * a ragged last sliver of a B read in place needs no packing either. The packing routines of this layout are here
  * too: they transpose 16 x 16 blocks in registers. */
 #include "gemm/gemm_internal.h"
 
@@ -25,6 +26,10 @@ tile(const int m, const int nv, int n, int64_t kc, const float *a, int64_t a_row
      const dn_gemm_tile *t)
 {
     __m512 acc[MR][2];
+    /* B's columns past n are not loaded: a ragged last sliver can be read in
+     * place (masked lanes do not fault) and adds zeros like a packed one */
+    const int nb = n - 16 * (nv - 1);
+    const __mmask16 bmask = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1);
 #pragma GCC unroll 12
     for (int i = 0; i < m; i++) {
         acc[i][0] = _mm512_setzero_ps();
@@ -32,19 +37,30 @@ tile(const int m, const int nv, int n, int64_t kc, const float *a, int64_t a_row
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         if (nv > 1) _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
     }
-#pragma GCC unroll 4
-    for (int64_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(b);
-        const __m512 b1 = nv > 1 ? _mm512_loadu_ps(b + 16) : b0;
-#pragma GCC unroll 12
-        for (int i = 0; i < m; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i * a_row]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            if (nv > 1) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-        }
-        a += a_step;
-        b += b_row;
+    /* the product, with plain loads of B for a full width (the common
+     * case: a masked load in this loop costs a few percent) */
+#define TILE_KLOOP(LOAD0, LOAD1)                                              \
+    _Pragma("GCC unroll 4")                                                   \
+    for (int64_t p = 0; p < kc; p++) {                                        \
+        const __m512 b0 = LOAD0;                                              \
+        const __m512 b1 = nv > 1 ? LOAD1 : b0;                                \
+        _Pragma("GCC unroll 12")                                              \
+        for (int i = 0; i < m; i++) {                                         \
+            const __m512 ai = _mm512_set1_ps(a[i * a_row]);                   \
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);                   \
+            if (nv > 1) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);       \
+        }                                                                     \
+        a += a_step;                                                          \
+        b += b_row;                                                           \
     }
+    if (bmask == (__mmask16)0xffff) {
+        TILE_KLOOP(_mm512_loadu_ps(b), _mm512_loadu_ps(b + 16))
+    } else if (nv > 1) {
+        TILE_KLOOP(_mm512_loadu_ps(b), _mm512_maskz_loadu_ps(bmask, b + 16))
+    } else {
+        TILE_KLOOP(_mm512_maskz_loadu_ps(bmask, b), b0)
+    }
+#undef TILE_KLOOP
 
     /* finish the tile: alpha, beta or accumulate, bias, activation */
     const int rest = n - 16 * (nv - 1);
@@ -90,15 +106,23 @@ tile8(const int m, int n, int64_t kc, const float *a, int64_t a_row, int64_t a_s
         acc[i] = _mm256_setzero_ps();
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     }
-#pragma GCC unroll 4
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b);
-#pragma GCC unroll 12
-        for (int i = 0; i < m; i++)
-            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * a_row]), b0, acc[i]);
-        a += a_step;
-        b += b_row;
+    const __mmask8 bmask = (__mmask8)((1u << n) - 1); /* B past n not loaded, as in tile */
+#define TILE8_KLOOP(LOAD)                                                     \
+    _Pragma("GCC unroll 4")                                                   \
+    for (int64_t p = 0; p < kc; p++) {                                        \
+        const __m256 b0 = LOAD;                                               \
+        _Pragma("GCC unroll 12")                                              \
+        for (int i = 0; i < m; i++)                                           \
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * a_row]), b0, acc[i]); \
+        a += a_step;                                                          \
+        b += b_row;                                                           \
     }
+    if (n == 8) {
+        TILE8_KLOOP(_mm256_loadu_ps(b))
+    } else {
+        TILE8_KLOOP(_mm256_maskz_loadu_ps(bmask, b))
+    }
+#undef TILE8_KLOOP
     const __mmask8 mk = (__mmask8)((1u << n) - 1);
     const __m256 valpha = _mm256_set1_ps(t->alpha), vbeta = _mm256_set1_ps(t->beta);
     const int scale = t->alpha != 1.0f, read_c = !t->first || t->beta != 0.0f;

@@ -1,4 +1,4 @@
-/* Float math that vectorises: exp, log1p on [0, 1], softplus, sigmoid, tanh,
+/* Float math that vectorises: exp, log, log1p on [0, 1], softplus, sigmoid, tanh,
  * written without branches so gcc turns loops over them into SIMD code.
  * Shared by the activation, softmax and loss kernels. Accuracy within a few
  * ulp of libm over the ranges noted. */
@@ -72,6 +72,33 @@ static inline float log1p_unit(float e)
     p = p * s2 + 1.0f / 3;
     p = p * s2 + 1.0f;
     return 2.0f * s * p;
+}
+
+/* log(x) for positive normal x: Cephes' logf. x = 2^e m with m in
+ * [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 + f^3 P(f) for f = m - 1, plus
+ * e ln 2 in two parts; within 2 ulp of logf there. Not for zero, negative,
+ * subnormal, inf or NaN arguments (the callers keep those away). */
+static inline float log_fast(float x)
+{
+    int32_t ix = float_bits(x);
+    int32_t e = ((ix >> 23) & 0xff) - 126;
+    float m = bits_float((ix & 0x007fffff) | 0x3f000000); /* [0.5, 1) */
+    int32_t small = m < 0.707106781186547524f;
+    e -= small;
+    float f = select_f(small, m + m, m) - 1.0f;
+    float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    float fe = (float)e;
+    float y = p * f * z + fe * -2.12194440e-4f - 0.5f * z;
+    return (f + y) + fe * 0.693359375f;
 }
 
 /* softplus(z) = max(z, 0) + log1p(e^-|z|) */

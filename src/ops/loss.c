@@ -25,10 +25,13 @@
  *
  * Sums over the batch are taken in double: per fixed chunk of samples (the
  * chunks depend on the batch size only), chunks added in order. SOFTMAX_CE's
- * forward keeps each row's log-sum-exp (saved) for backward. The fast
- * kernels compute exp, softplus and sigmoid with the vectorisable float
- * functions below; the _ref twins use libm in double.
+ * forward keeps what backward needs of the softmax of every row (saved). Backward
+ * writes the prediction's gradient whole when the executor marks it fresh
+ * (DN_OPF_BWD_FRESH). The fast kernels compute exp, log, softplus and
+ * sigmoid with the vectorisable float functions of fastmath.h; the _ref
+ * twins use libm in double.
  */
+#include <float.h>
 #include <math.h>
 #include "internal.h"
 #include "fastmath.h"
@@ -129,9 +132,11 @@ static dn_status loss_infer(dn_node *node)
     }
     memset(&node->shape, 0, sizeof node->shape);
     node->batched = 0;
-    /* SOFTMAX_CE keeps each row's log-sum-exp from forward for backward */
+    /* SOFTMAX_CE keeps e^(z - shift) of every row and 1 / its sum from
+     * forward for backward */
     node->saved_per_sample =
-        loss == DN_LOSS_SOFTMAX_CE ? dn_shape_numel(p) / p->dims[p->ndim - 1] : 0;
+        loss == DN_LOSS_SOFTMAX_CE ? dn_shape_numel(p) + dn_shape_numel(p) / p->dims[p->ndim - 1]
+                                   : 0;
     node->saved_fixed = 0;
     return DN_OK;
 }
@@ -187,20 +192,6 @@ static inline void add_elem_grad(dn_loss loss, float *gin, const float *z, const
         for (int64_t j = 0; j < n; j++) gin[j] += s * (exp_fast(z[j]) - t[j]);
 }
 
-/* log-sum-exp of z (K): the maximum, then sum e^(z - max) in double lanes. */
-static inline __attribute__((always_inline)) float
-row_lse(const float *z, int64_t K)
-{
-    float mx = z[0];
-    for (int64_t j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
-    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t j = 0;
-    for (; j + 8 <= K; j += 8)
-        for (int l = 0; l < 8; l++) a[l] += exp_fast(z[j + l] - mx);
-    for (int l = 0; j < K; j++, l++) a[l] += exp_fast(z[j] - mx);
-    return mx + (float)log(total8(a));
-}
-
 /* *ts = sum t, *tz = sum t z over t, z (K), in double lanes. */
 static inline void target_sums(const float *t, const float *z, int64_t K, double *ts, double *tz)
 {
@@ -219,17 +210,6 @@ static inline void target_sums(const float *t, const float *z, int64_t K, double
     *tz = total8(b);
 }
 
-/* gin (K) += s (softmax(z) tsum - t) with softmax(z) = e^(z - lse); t NULL
- * for an index target (the caller subtracts s at the index). */
-static inline void add_softmax_grad(float *gin, const float *z, const float *t, float lse,
-                                    float tsum, float s, int64_t K)
-{
-    if (t)
-        for (int64_t j = 0; j < K; j++) gin[j] += s * (exp_fast(z[j] - lse) * tsum - t[j]);
-    else
-        for (int64_t j = 0; j < K; j++) gin[j] += s * exp_fast(z[j] - lse);
-}
-
 /* The class index a target value holds, or -1 when it is not an integer in
  * [0, K). */
 static inline int64_t class_index(float v, int64_t K)
@@ -238,52 +218,162 @@ static inline int64_t class_index(float v, int64_t K)
     return (int64_t)v;
 }
 
-/* l of one sample: z, t its prediction and target; SOFTMAX_CE writes the
- * log-sum-exp of each row to lse (rows) when given. */
-static inline __attribute__((always_inline)) double
-sample_loss(const loss_layout *L, const float *z, const float *t, float *lse_out)
+/* --- softmax cross-entropy, a block of rows at a time -----------------------
+ *
+ * Few classes (digits: 10) make per-row loops short and their fixed costs
+ * dominant, so forward works on blocks of up to SOFTMAX_BLOCK_ROWS rows as
+ * one flat array: M = the block's maximum, e = e^(z - M) over the whole
+ * block, then per row s = sum e and the log-sum-exp M + log s. Forward
+ * saves e and 1 / s, so that backward, softmax(z) tsum - t with softmax(z)
+ * = e / s, is a plain pass with no exponential. Subtracting M instead of
+ * each row's own maximum gives the same log-sum-exp (seed 000, 2.3) for any
+ * shift; it only loses accuracy in a row whose maximum lies far below M:
+ * a row whose s falls below SOFTMAX_SUM_MIN (its maximum more than about 27
+ * below M), or is not finite, is redone with its own maximum.
+ * The saved buffer holds e (n, per), then 1 / s (n, rows). */
+#define SOFTMAX_BLOCK_ROWS 64
+#define SOFTMAX_SUM_MIN 1e-12f
+
+/* The largest of z (n > 0), in 16 lanes. */
+static inline float block_max(const float *z, int64_t n)
 {
-    double l = 0.0, ts, tz;
-    if (L->loss != DN_LOSS_SOFTMAX_CE) return sum_elem_loss(L->loss, z, t, L->per);
-    for (int64_t r = 0; r < L->rows; r++) {
-        const float *zr = z + r * L->K;
-        float lse = row_lse(zr, L->K);
-        if (lse_out) lse_out[r] = lse;
-        if (L->index) {
-            int64_t k = class_index(t[r], L->K);
-            if (k >= 0) l += (double)lse - zr[k];
-            continue;
-        }
-        target_sums(t + r * L->K, zr, L->K, &ts, &tz);
-        l += lse * ts - tz;
-    }
-    return l;
+    float part[16];
+    for (int l = 0; l < 16; l++) part[l] = z[0];
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; l++) part[l] = z[j + l] > part[l] ? z[j + l] : part[l];
+    float m = part[0];
+    for (int l = 1; l < 16; l++) m = part[l] > m ? part[l] : m;
+    for (; j < n; j++) m = z[j] > m ? z[j] : m;
+    return m;
 }
 
-/* gin (per) += s dl/dz of one sample; SOFTMAX_CE reads the rows'
- * log-sum-exp from lse (rows) when given, else computes it. */
-static inline __attribute__((always_inline)) void
-sample_grad(const loss_layout *L, const float *z, const float *t, const float *lse_in, float s,
-            float *gin)
+/* sum of e (K): in order for few classes, else in 8 lanes added in a fixed
+ * order, then the rest in order */
+static inline float row_sum(const float *e, int64_t K)
 {
-    double ts, tz;
-    if (L->loss != DN_LOSS_SOFTMAX_CE) {
-        add_elem_grad(L->loss, gin, z, t, s, L->per);
-        return;
+    float s = 0.0f;
+    int64_t j = 0;
+    if (K >= 16) {
+        float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (; j + 8 <= K; j += 8)
+            for (int l = 0; l < 8; l++) a[l] += e[j + l];
+        s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     }
-    for (int64_t r = 0; r < L->rows; r++) {
-        const float *zr = z + r * L->K;
-        float *gr = gin + r * L->K, lse = lse_in ? lse_in[r] : row_lse(zr, L->K);
-        if (L->index) {
-            int64_t k = class_index(t[r], L->K);
-            if (k < 0) continue;
-            add_softmax_grad(gr, zr, NULL, lse, 1.0f, s, L->K);
-            gr[k] -= s;
-            continue;
+    for (; j < K; j++) s += e[j];
+    return s;
+}
+
+/* One row z (K) redone with its own maximum: e = e^(z - max); returns the
+ * log-sum-exp (libm's log: the sum may be inf or NaN here) and *s the sum. */
+static float row_own_max(const float *z, float *e, int64_t K, float *s)
+{
+    float m = z[0];
+    for (int64_t j = 1; j < K; j++) m = z[j] > m ? z[j] : m;
+    for (int64_t j = 0; j < K; j++) e[j] = exp_fast(z[j] - m);
+    *s = row_sum(e, K);
+    return m + logf(*s);
+}
+
+/* R <= SOFTMAX_BLOCK_ROWS rows of K: e (R, K) = e^(z - shift) for each row
+ * of z, inv (R) = 1 / sum of the row of e, lse (R) = log-sum-exp of z. */
+static inline __attribute__((always_inline)) void
+softmax_block(const float *z, float *e, float *inv, float *lse, int64_t R, int64_t K)
+{
+    const int64_t n = R * K;
+    const float M = block_max(z, n);
+    float s[SOFTMAX_BLOCK_ROWS];
+    for (int64_t j = 0; j < n; j++) e[j] = exp_fast(z[j] - M);
+    for (int64_t r = 0; r < R; r++) s[r] = row_sum(e + r * K, K);
+    for (int64_t r = 0; r < R; r++) lse[r] = M + log_fast(s[r]);
+    for (int64_t r = 0; r < R; r++)
+        if (!(s[r] >= SOFTMAX_SUM_MIN && s[r] <= FLT_MAX)) /* rare: see above */
+            lse[r] = row_own_max(z + r * K, e + r * K, K, &s[r]);
+    for (int64_t r = 0; r < R; r++) inv[r] = 1.0f / s[r];
+}
+
+/* Softmax CE over samples [b, e) of z (n, per), t (n, tper): sum_i w_i
+ * l_i with l_i the sum over its rows of lse tsum - sum t z (an index target
+ * k: lse - z_k; an invalid index: nothing); fills e (n, per) and inv (n,
+ * rows) as described above. */
+static inline __attribute__((always_inline)) double
+softmax_chunk_loss(const loss_layout *L, const float *z, const float *t, int64_t tper,
+                   int64_t b, int64_t e, float *ex, float *inv)
+{
+    const int64_t K = L->K, rows = L->rows, R = (e - b) * rows;
+    float lse[SOFTMAX_BLOCK_ROWS];
+    double total = 0.0, l = 0.0;
+    int64_t i = b, rr = 0; /* the sample and row of block row q */
+    for (int64_t r0 = 0; r0 < R; r0 += SOFTMAX_BLOCK_ROWS) {
+        const int64_t nr = DN_MIN((int64_t)SOFTMAX_BLOCK_ROWS, R - r0), off = b * rows + r0;
+        softmax_block(z + off * K, ex + off * K, inv + off, lse, nr, K);
+        for (int64_t q = 0; q < nr; q++) {
+            const float *zr = z + (off + q) * K, *ti = t + i * tper;
+            if (L->index) {
+                const int64_t k = class_index(ti[rr], K);
+                if (k >= 0) l += (double)lse[q] - zr[k];
+            } else {
+                double ts, tz;
+                target_sums(ti + rr * K, zr, K, &ts, &tz);
+                l += lse[q] * ts - tz;
+            }
+            if (++rr == rows) { /* the sample's last row */
+                total += L->w ? L->w[i] * l : l;
+                l = 0.0;
+                rr = 0;
+                i++;
+            }
         }
-        target_sums(t + r * L->K, zr, L->K, &ts, &tz);
-        add_softmax_grad(gr, zr, t + r * L->K, lse, (float)ts, s, L->K);
     }
+    return total;
+}
+
+/* gin (n, per) += (or, fresh, =) scale w_i dl_i/dz over samples [b, e),
+ * from forward's e (n, per) and inv (n, rows): s (p tsum - t) per row with
+ * p = e inv; index targets s p, minus s at the index; nothing for an
+ * invalid index. */
+static inline __attribute__((always_inline)) void
+softmax_chunk_grad(const loss_layout *L, const float *t, int64_t tper, const float *ex,
+                   const float *inv, double scale, int64_t b, int64_t e, int fresh, float *gin)
+{
+    const int64_t K = L->K, rows = L->rows;
+    for (int64_t i = b; i < e; i++) {
+        const float s = (float)(L->w ? scale * L->w[i] : scale);
+        const float *ti = t + i * tper;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *er = ex + i * L->per + r * K;
+            const float sp = s * inv[i * rows + r]; /* s / sum e */
+            float *gr = gin + i * L->per + r * K;
+            if (L->index) {
+                const int64_t k = class_index(ti[r], K);
+                if (k < 0) {
+                    if (fresh)
+                        for (int64_t j = 0; j < K; j++) gr[j] = 0.0f;
+                    continue;
+                }
+                if (fresh)
+                    for (int64_t j = 0; j < K; j++) gr[j] = sp * er[j];
+                else
+                    for (int64_t j = 0; j < K; j++) gr[j] += sp * er[j];
+                gr[k] -= s;
+                continue;
+            }
+            const float *tr = ti + r * K;
+            double ts, tz;
+            target_sums(tr, er, K, &ts, &tz);
+            const float spt = sp * (float)ts;
+            if (fresh)
+                for (int64_t j = 0; j < K; j++) gr[j] = spt * er[j] - s * tr[j];
+            else
+                for (int64_t j = 0; j < K; j++) gr[j] += spt * er[j] - s * tr[j];
+        }
+    }
+}
+
+/* l of one sample of an elementwise loss. */
+static inline double sample_loss(const loss_layout *L, const float *z, const float *t)
+{
+    return sum_elem_loss(L->loss, z, t, L->per);
 }
 
 static int64_t chunk_samples(int64_t n)
@@ -302,73 +392,87 @@ static double weight_sum(const float *w, int64_t n)
 }
 
 /* sum over samples [b, e) of w_i l_i, in order; z (n, per), t (n, tper);
- * SOFTMAX_CE writes the rows' log-sum-exps to lse (n, rows) when given. One
- * call per chunk, so the per-row work of few classes is not per-call work. */
+ * SOFTMAX_CE fills its saved e and inv. One call per chunk, so the per-row
+ * work of few classes is not per-call work. */
 DN_TARGET_CLONES
 static double chunk_loss(const loss_layout *L, const float *z, const float *t, int64_t tper,
-                         int64_t b, int64_t e, float *lse)
+                         int64_t b, int64_t e, float *ex, float *inv)
 {
+    if (L->loss == DN_LOSS_SOFTMAX_CE) return softmax_chunk_loss(L, z, t, tper, b, e, ex, inv);
     double s = 0.0;
     for (int64_t i = b; i < e; i++) {
-        double l = sample_loss(L, z + i * L->per, t + i * tper, lse ? lse + i * L->rows : NULL);
+        double l = sample_loss(L, z + i * L->per, t + i * tper);
         s += L->w ? L->w[i] * l : l;
     }
     return s;
 }
 
-/* gin (n, per) += scale w_i dl_i/dz over samples [b, e), with lse (n, rows)
- * from forward for SOFTMAX_CE when given. */
+/* gin (n, per) += (fresh: =) scale w_i dl_i/dz over samples [b, e), with
+ * the saved e and inv from forward for SOFTMAX_CE. */
 DN_TARGET_CLONES
 static void chunk_grad(const loss_layout *L, const float *z, const float *t, int64_t tper,
-                       const float *lse, double scale, int64_t b, int64_t e, float *gin)
+                       const float *ex, const float *inv, double scale, int64_t b, int64_t e,
+                       int fresh, float *gin)
 {
+    if (L->loss == DN_LOSS_SOFTMAX_CE) {
+        softmax_chunk_grad(L, t, tper, ex, inv, scale, b, e, fresh, gin);
+        return;
+    }
+    if (fresh) memset(gin + b * L->per, 0, (size_t)((e - b) * L->per) * sizeof(float));
     for (int64_t i = b; i < e; i++) {
         float s = (float)(L->w ? scale * L->w[i] : scale);
-        sample_grad(L, z + i * L->per, t + i * tper, lse ? lse + i * L->rows : NULL, s,
-                    gin + i * L->per);
+        add_elem_grad(L->loss, gin + i * L->per, z + i * L->per, t + i * tper, s, L->per);
     }
 }
 
 /* out () = sum_i w_i l_i / sum_i w_i; pred (n, ...), target (n, ...),
- * weight (n); saved (n, rows): SOFTMAX_CE's row log-sum-exps. Threads over
- * chunks of samples. */
+ * weight (n); saved: SOFTMAX_CE's e (n, per) and inv (n, rows). Threads
+ * over chunks of samples. */
 static void loss_forward(const dn_ctx *c)
 {
     loss_layout L = loss_dims(c);
     int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
     int64_t chunk = chunk_samples(n), nchunks = (n + chunk - 1) / chunk;
     double part[LOSS_MAX_CHUNKS], num = 0.0, den = weight_sum(L.w, n);
-    float *lse = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
+    float *ex = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
+    float *inv = ex ? ex + n * L.per : NULL;
 #pragma omp parallel for num_threads(c->nthreads) if(nchunks > 1 && n * L.per >= LOSS_PAR_MIN) schedule(static)
     for (int64_t k = 0; k < nchunks; k++)
         part[k] = chunk_loss(&L, c->in[0], c->in[1], tper, k * chunk, DN_MIN(n, (k + 1) * chunk),
-                             lse);
+                             ex, inv);
     for (int64_t k = 0; k < nchunks; k++) num += part[k];
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
 }
 
-/* gin pred (n, ...) += gout () * w_i / sum w * dl_i/dz, with saved (n,
- * rows) from forward. Each thread takes a range of samples. */
+/* gin pred (n, ...) += (fresh: =) gout () * w_i / sum w * dl_i/dz, with
+ * saved from forward. Each thread takes a range of samples. */
 static void loss_backward(const dn_ctx *c)
 {
     loss_layout L = loss_dims(c);
     int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
     double den = weight_sum(L.w, n);
-    if (!c->gin[0] || den == 0.0) return;
+    const int fresh = c->gin_fresh & 1;
+    if (!c->gin[0]) return;
+    if (den == 0.0) {
+        if (fresh) memset(c->gin[0], 0, (size_t)(n * L.per) * sizeof(float));
+        return;
+    }
     double scale = c->gout[0] / den;
-    const float *lse = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
+    const float *ex = L.loss == DN_LOSS_SOFTMAX_CE ? c->saved : NULL;
+    const float *inv = ex ? ex + n * L.per : NULL;
     int nt = c->nthreads > 1 && n > 1 && n * L.per >= LOSS_PAR_MIN
                  ? (int)DN_MIN((int64_t)c->nthreads, n) : 1;
 #pragma omp parallel for num_threads(nt) if(nt > 1) schedule(static)
     for (int t = 0; t < nt; t++)
-        chunk_grad(&L, c->in[0], c->in[1], tper, lse, scale, n * t / nt, n * (t + 1) / nt,
-                   c->gin[0]);
+        chunk_grad(&L, c->in[0], c->in[1], tper, ex, inv, scale, n * t / nt, n * (t + 1) / nt,
+                   fresh, c->gin[0]);
 }
 
-/* Reference per-sample loss, all in double; SOFTMAX_CE writes each row's
- * log-sum-exp to lse (rows) when given, as forward does. */
+/* Reference per-sample loss, all in double; SOFTMAX_CE writes the softmax
+ * of each row to p (per) and 1 to inv (rows) when given: the saved values of
+ * forward for the shift by the log-sum-exp. */
 static double sample_loss_ref(const loss_layout *L, const float *z, const float *t,
-                              float *lse_out)
+                              float *p, float *inv)
 {
     double l = 0.0;
     if (L->loss != DN_LOSS_SOFTMAX_CE) {
@@ -387,7 +491,10 @@ static double sample_loss_ref(const loss_layout *L, const float *z, const float 
         for (int64_t j = 1; j < L->K; j++) mx = fmax(mx, zr[j]);
         for (int64_t j = 0; j < L->K; j++) s += exp(zr[j] - mx);
         double lse = mx + log(s);
-        if (lse_out) lse_out[r] = (float)lse;
+        if (p) {
+            for (int64_t j = 0; j < L->K; j++) p[r * L->K + j] = (float)exp(zr[j] - lse);
+            inv[r] = 1.0f;
+        }
         if (L->index) {
             int64_t k = class_index(t[r], L->K);
             if (k >= 0) l += lse - zr[k];
@@ -406,21 +513,25 @@ static void loss_forward_ref(const dn_ctx *c)
     double num = 0.0, den = 0.0;
     for (int64_t i = 0; i < c->n; i++) {
         double w = L.w ? L.w[i] : 1.0;
-        float *lse = c->saved && L.loss == DN_LOSS_SOFTMAX_CE ? c->saved + i * L.rows : NULL;
-        num += w * sample_loss_ref(&L, c->in[0] + i * L.per, c->in[1] + i * tper, lse);
+        float *p = c->saved && L.loss == DN_LOSS_SOFTMAX_CE ? c->saved + i * L.per : NULL;
+        float *inv = p ? c->saved + c->n * L.per + i * L.rows : NULL;
+        num += w * sample_loss_ref(&L, c->in[0] + i * L.per, c->in[1] + i * tper, p, inv);
         den += w;
     }
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
 }
 
-/* Reference: gin pred (n, ...) += gout () w_i / sum w dl_i/dz, in double. */
+/* Reference: gin pred (n, ...) += (fresh: =) gout () w_i / sum w dl_i/dz,
+ * in double. */
 static void loss_backward_ref(const dn_ctx *c)
 {
     loss_layout L = loss_dims(c);
     int64_t tper = dn_node_in_numel(c->node, 1, 1);
     double den = 0.0;
     for (int64_t i = 0; i < c->n; i++) den += L.w ? L.w[i] : 1.0;
-    if (!c->gin[0] || den == 0.0) return;
+    if (!c->gin[0]) return;
+    if (c->gin_fresh & 1) memset(c->gin[0], 0, (size_t)(c->n * L.per) * sizeof(float));
+    if (den == 0.0) return;
     for (int64_t i = 0; i < c->n; i++) {
         const float *z = c->in[0] + i * L.per, *t = c->in[1] + i * tper;
         float *g = c->gin[0] + i * L.per;
@@ -452,5 +563,6 @@ static void loss_backward_ref(const dn_ctx *c)
 }
 
 const dn_op_def dn_opdef_loss = {
-    DN_OP_LOSS, "loss", 2, 3, DN_OPF_LOSS | DN_OPF_NO_GRAD_IN1 | DN_OPF_BWD_INALL,
+    DN_OP_LOSS, "loss", 2, 3,
+    DN_OPF_LOSS | DN_OPF_NO_GRAD_IN1 | DN_OPF_BWD_INALL | DN_OPF_BWD_FRESH,
     loss_infer, loss_forward, loss_backward, loss_forward_ref, loss_backward_ref};

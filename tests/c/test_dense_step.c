@@ -5,8 +5,9 @@
  *     double-precision reference, fresh buffers filled with NaN first (every
  *     element must be written), fresh results equal to adding into zeros,
  *     non-fresh results adding to what was there, 1 and 2 threads identical;
- *   - the LOSS's saved row log-sum-exps (softmax cross-entropy), which
- *     backward reads instead of recomputing them.
+ *   - the LOSS's saved softmax (softmax cross-entropy) in its two factors,
+ *     which backward reads instead of recomputing them, also for rows far
+ *     apart in scale.
  * Exit status 0 when every check passes; each failure prints what was
  * expected. */
 #include <math.h>
@@ -236,9 +237,13 @@ static void test_linear_fresh(dn_act act, int use_bias, int64_t rows, int64_t n_
 
 /* --- LOSS ------------------------------------------------------------------ */
 
-/* Softmax cross-entropy with class indices: forward (fast and _ref) keeps each
- * row's log-sum-exp in saved; the fast backward reads it. */
-static void test_loss_saved_lse(int64_t n, int64_t K)
+/* Softmax cross-entropy with class indices: forward (fast and _ref) keeps
+ * e^(z - shift) of every row (n, K), then 1 / its sum (n); their product is
+ * the softmax, whatever the shift. The fast backward reads them, writing a
+ * fresh gradient whole (filled with NaN first) or adding to one. With
+ * spread > 0, every third row is shifted by +-spread: rows whose maximum lies
+ * far below the block's take the path with their own maximum. */
+static void test_loss_saved(int64_t n, int64_t K, float spread)
 {
     dn_node nd;
     memset(&nd, 0, sizeof nd);
@@ -254,48 +259,62 @@ static void test_loss_saved_lse(int64_t n, int64_t K)
     nd.input_index = -1;
     snprintf(nd.name, sizeof nd.name, "loss");
     CHECK(dn_opdef_loss.infer(&nd) == DN_OK, "loss infer: %s", dn_last_error());
-    CHECK(nd.saved_per_sample == 1 && nd.saved_fixed == 0,
-          "softmax cross-entropy keeps %lld floats per sample, want 1",
-          (long long)nd.saved_per_sample);
+    CHECK(nd.saved_per_sample == K + 1 && nd.saved_fixed == 0,
+          "softmax cross-entropy keeps %lld floats per sample, want %lld",
+          (long long)nd.saved_per_sample, (long long)(K + 1));
     float *z = alloc_fill(n * K, -4, 4), *t = malloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) t[i] = (float)(i % K);
-    double *lse = malloc((size_t)n * sizeof *lse);
+    for (int64_t i = 0; i < n; i++) {
+        t[i] = (float)(i % K);
+        const float shift = i % 3 == 1 ? spread : i % 3 == 2 ? -spread : 0.0f;
+        for (int64_t j = 0; j < K; j++) z[i * K + j] += shift;
+    }
+    double *soft = malloc((size_t)(n * K) * sizeof *soft), loss = 0;
     for (int64_t i = 0; i < n; i++) {
         double mx = z[i * K], s = 0;
         for (int64_t j = 1; j < K; j++) mx = fmax(mx, z[i * K + j]);
         for (int64_t j = 0; j < K; j++) s += exp(z[i * K + j] - mx);
-        lse[i] = mx + log(s);
+        for (int64_t j = 0; j < K; j++) soft[i * K + j] = exp(z[i * K + j] - mx) / s;
+        loss += mx + log(s) - z[i * K + i % K];
     }
-    for (int ref = 0; ref < 2; ref++) {
-        float *saved = alloc_value(n, NAN), out = 0, gout = 1.0f;
-        float *gin = alloc_value(n * K, 0);
-        dn_ctx c;
-        memset(&c, 0, sizeof c);
-        c.node = &nd;
-        c.n = n;
-        c.nthreads = 1;
-        c.in[0] = z;
-        c.in[1] = t;
-        c.out = &out;
-        c.saved = saved;
-        (ref ? dn_opdef_loss.forward_ref : dn_opdef_loss.forward)(&c);
-        CHECK(rel_err(saved, lse, n, 1e-6, 1e-6) <= 1, "loss %s saved log-sum-exp: %g",
-              ref ? "_ref" : "fast", rel_err(saved, lse, n, 1e-6, 1e-6));
-        /* the fast backward from the saved values: softmax - onehot, over n */
-        c.gin[0] = gin;
-        c.gout = &gout;
-        dn_opdef_loss.backward(&c);
-        double worst = 0;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < K; j++) {
-                double want = (exp(z[i * K + j] - lse[i]) - (j == i % K)) / (double)n;
-                worst = fmax(worst, fabs(gin[i * K + j] - want));
-            }
-        CHECK(worst < 1e-6, "loss gradient from %s forward's saved values: error %g",
-              ref ? "_ref" : "fast", worst);
-        free(saved), free(gin);
-    }
-    free(z), free(t), free(lse);
+    loss /= (double)n;
+    for (int ref = 0; ref < 2; ref++)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            float *saved = alloc_value(n * (K + 1), NAN), out = 0, gout = 1.0f;
+            float *gin = alloc_value(n * K, fresh ? NAN : 0.5f);
+            dn_ctx c;
+            memset(&c, 0, sizeof c);
+            c.node = &nd;
+            c.n = n;
+            c.nthreads = 1;
+            c.in[0] = z;
+            c.in[1] = t;
+            c.out = &out;
+            c.saved = saved;
+            (ref ? dn_opdef_loss.forward_ref : dn_opdef_loss.forward)(&c);
+            CHECK(fabs(out - loss) <= 1e-5 * (1 + fabs(loss)), "loss %s value %g, want %g",
+                  ref ? "_ref" : "fast", (double)out, loss);
+            double worst = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < K; j++)
+                    worst = fmax(worst, fabs(saved[i * K + j] * saved[n * K + i] -
+                                             soft[i * K + j]));
+            CHECK(worst < 1e-6, "loss %s saved softmax: error %g", ref ? "_ref" : "fast", worst);
+            /* the fast backward from the saved values: softmax - onehot, over n */
+            c.gin[0] = gin;
+            c.gout = &gout;
+            c.gin_fresh = (unsigned)fresh;
+            dn_opdef_loss.backward(&c);
+            worst = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < K; j++) {
+                    double want = (soft[i * K + j] - (j == i % K)) / (double)n + (fresh ? 0 : 0.5);
+                    worst = fmax(worst, fabs(gin[i * K + j] - want));
+                }
+            CHECK(worst < 1e-6, "loss gradient (%s) from %s forward's saved values: error %g",
+                  fresh ? "fresh" : "added", ref ? "_ref" : "fast", worst);
+            free(saved), free(gin);
+        }
+    free(z), free(t), free(soft);
 }
 
 int main(void)
@@ -306,9 +325,11 @@ int main(void)
         for (int bias = 0; bias < 2; bias++)
             for (int s = 0; s < 4; s++)
                 test_linear_fresh(acts[a], bias, sizes[s][0], sizes[s][1], sizes[s][2]);
-    test_loss_saved_lse(1, 1);
-    test_loss_saved_lse(7, 10);
-    test_loss_saved_lse(130, 3);
+    static const int64_t loss_sizes[6][2] = {{1, 1}, {7, 10}, {130, 3}, {200, 10},
+                                             {67, 17}, {3, 1000}};
+    for (int s = 0; s < 6; s++)
+        for (int spread = 0; spread < 3; spread++)
+            test_loss_saved(loss_sizes[s][0], loss_sizes[s][1], spread * 40.0f);
     if (failures) {
         printf("%d check(s) failed\n", failures);
         return 1;
