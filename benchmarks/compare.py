@@ -29,6 +29,9 @@ if os.environ.get("OPENBLAS_CORETYPE"):
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _quiet import wait_idle  # noqa: E402
+
 MLP_SIZES = (784, 512, 256, 10)
 N_SAMPLES, BATCH = 60_000, 128
 
@@ -39,10 +42,12 @@ def stats(times):
 
 
 def bench(fn, repeats, warmup=1):
-    # let the thread pools of the library measured before go idle: OpenBLAS
+    # let the thread pools of the library measured before go idle (OpenBLAS
     # and OpenMP workers spin for a while after their last job and would take
-    # the second core from the library measured now
+    # the second core from the library measured now), and other processes
+    # leave the cores alone
     time.sleep(0.3)
+    wait_idle()
     for _ in range(warmup):
         fn()
     out = []
@@ -172,15 +177,17 @@ def digits_fit(threads, repeats):
 
 
 TORCH_SNIPPET = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
+sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
+from _quiet import wait_idle
 what, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 def stats(t):
     t = np.asarray(t); return [float(np.median(t)), float(t.min()), float(t.max())]
 def bench(fn, repeats):
-    fn(); out = []
+    time.sleep(0.3); wait_idle(); fn(); out = []
     for _ in range(repeats):
         t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
     return stats(out)
@@ -219,7 +226,8 @@ def torch_run(python, args):
     if python is None:
         return None
     env = dict(os.environ)
-    env.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
+    env.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296",
+               DAGNET_BENCH_DIR=os.path.dirname(os.path.abspath(__file__)))
     r = subprocess.run([python, "-c", TORCH_SNIPPET] + [str(a) for a in args],
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:

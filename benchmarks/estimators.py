@@ -36,6 +36,9 @@ if os.environ.get("OPENBLAS_CORETYPE"):
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _quiet import wait_idle  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 SEEDS = range(5)
@@ -139,6 +142,7 @@ def bench_pair(fit_d, fit_s, repeats, warmup=1):
         for i in ((0, 1), (1, 0))[r % 2]:
             fn = fns[i]
             time.sleep(0.3)
+            wait_idle()
             t0 = time.perf_counter()
             models[i] = fn()
             if r >= warmup:
