@@ -94,23 +94,35 @@ static void clip(int64_t o, int64_t s, int64_t p, int64_t K, int64_t H, int64_t 
 
 /* --- MAXPOOL2D ------------------------------------------------------------ */
 
+/* One output row of the 2x2, stride 2 window: out (Wo), idx (Wo) from
+ * image rows r0, r1 (row r0 starts at index base of the plane). Branch-free
+ * selects, so that the loop vectorises; ties keep the first maximum. */
+DN_TARGET_CLONES
+static void maxpool_row_2x2(const float *restrict r0, const float *restrict r1, float *restrict out,
+                            int32_t *restrict idx, int64_t Wo, int32_t base, int32_t W)
+{
+    for (int64_t ox = 0; ox < Wo; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+        int32_t k = 0;
+        float m = a;
+        k = b > m ? 1 : k;
+        m = b > m ? b : m;
+        k = c > m ? W : k;
+        m = c > m ? c : m;
+        k = d > m ? W + 1 : k;
+        m = d > m ? d : m;
+        out[ox] = m;
+        idx[ox] = base + 2 * (int32_t)ox + k;
+    }
+}
+
 /* out (Ho, Wo), idx (Ho, Wo) = max and argmax over windows of x (H, W) */
 static void maxpool_plane(const pool_geom *g, const float *x, float *out, int32_t *idx)
 {
     if (g->KH == 2 && g->KW == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0) {
-        for (int64_t oy = 0; oy < g->Ho; oy++) {
-            const float *r0 = x + 2 * oy * g->W, *r1 = r0 + g->W;
-            for (int64_t ox = 0; ox < g->Wo; ox++) {
-                int64_t j = 2 * ox, b = 2 * oy * g->W + j;
-                float m = r0[j];
-                int64_t k = b;
-                if (r0[j + 1] > m) m = r0[j + 1], k = b + 1;
-                if (r1[j] > m) m = r1[j], k = b + g->W;
-                if (r1[j + 1] > m) m = r1[j + 1], k = b + g->W + 1;
-                out[oy * g->Wo + ox] = m;
-                idx[oy * g->Wo + ox] = (int32_t)k;
-            }
-        }
+        for (int64_t oy = 0; oy < g->Ho; oy++)
+            maxpool_row_2x2(x + 2 * oy * g->W, x + (2 * oy + 1) * g->W, out + oy * g->Wo,
+                            idx + oy * g->Wo, g->Wo, (int32_t)(2 * oy * g->W), (int32_t)g->W);
         return;
     }
     for (int64_t oy = 0; oy < g->Ho; oy++) {
