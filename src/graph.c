@@ -218,13 +218,19 @@ static dn_status topo_order(dn_graph_t *g)
         }
     free(fill);
     /* a min-heap would give strict smallest-id ties; a sorted ready list of
-     * small graphs is enough: scan for the smallest ready id each time */
+     * small graphs is enough: scan for the smallest ready id each time.
+     * Inputs come first, whenever they were added: a run fills them all
+     * before the first node computes, so their buffers must be live from
+     * the start (a target added after the model would otherwise share
+     * memory with the model's early activations). */
     unsigned char *done = calloc((size_t)n, 1);
     int count = 0;
     while (done && count < n) {
         int pick = -1;
-        for (int v = 0; v < n; v++)
-            if (!done[v] && indeg[v] == 0) { pick = v; break; }
+        for (int v = 0; v < n && pick < 0; v++)
+            if (!done[v] && g->nodes[v].op == DN_OP_INPUT) pick = v;
+        for (int v = 0; v < n && pick < 0; v++)
+            if (!done[v] && indeg[v] == 0) pick = v;
         if (pick < 0) break;
         done[pick] = 1;
         order[count++] = pick;

@@ -225,7 +225,7 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="unknown op"):
         g.add_node("convolve", [x])
     with pytest.raises(TypeError, match="unknown node setting"):
-        g.add_node("scale", [x], factor=2)
+        g.add_node("scale", [x], scale_factor=2)
 
 
 def test_unfusable_activation_in_linear_is_rejected():

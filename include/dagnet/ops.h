@@ -39,6 +39,18 @@ typedef enum dn_op {
     DN_OP_BATCHNORM,    /* batch normalisation over all axes but attrs.axis */
     DN_OP_LAYERNORM,    /* layer normalisation over the last axis */
     DN_OP_LOSS,         /* loss(pred, target [, sample_weight]) -> scalar */
+    /* Images are NCHW: per-sample (C, H, W). Convolutions are
+     * cross-correlations (no kernel flip). Sizes along H (and W likewise):
+     *   CONV2D:           Ho = floor((H + pt + pb - dh (KH - 1) - 1) / sh) + 1
+     *   CONV2D_TRANSPOSE: Ho = (H - 1) sh - pt - pb + dh (KH - 1) + oph + 1
+     *   pools:            Ho = floor((H + pt + pb - KH) / sh) + 1 */
+    DN_OP_CONV2D,       /* act(W * X + b), W (C_out, C_in/groups, KH, KW), b (C_out) */
+    DN_OP_CONV2D_TRANSPOSE, /* gradient of CONV2D w.r.t. its input, as a layer:
+                           W (C_in, C_out/groups, KH, KW) as in PyTorch, b (C_out) */
+    DN_OP_MAXPOOL2D,    /* max over windows; padding never wins */
+    DN_OP_AVGPOOL2D,    /* mean over windows (attrs.count_pad) */
+    DN_OP_GLOBAL_AVGPOOL2D, /* (C, H, W) -> (C): mean over H and W */
+    DN_OP_UPSAMPLE2D,   /* nearest neighbour: (C, H, W) -> (C, H fh, W fw) */
     DN_OP_COUNT
 } dn_op;
 
@@ -119,6 +131,20 @@ typedef struct dn_attrs {
     float w_scale;       /* scale or value for w_init */
     dn_init b_init;      /* LINEAR bias, norm shifts (ZEROS) */
     float b_scale;       /* scale or value for b_init */
+    /* Images. Pairs are (h, w); units is C_out of CONV2D and CONV2D_TRANSPOSE,
+     * which also read use_bias, act/alpha (fusable activations) and the
+     * initialisers, fan_in = C_in/groups KH KW, fan_out = C_out KH KW / groups. */
+    int64_t kernel[2];   /* CONV2D, CONV2D_TRANSPOSE: kernel size; pools: window (1, 1) */
+    int64_t stride[2];   /* (0, 0): 1 for convolutions, the window for pools */
+    int64_t pad[4];      /* zero padding top, bottom, left, right (0, 0, 0, 0); of
+                            CONV2D_TRANSPOSE, the rows and columns cut from its output */
+    int64_t dilation[2]; /* CONV2D, CONV2D_TRANSPOSE (1, 1) */
+    int64_t out_pad[2];  /* CONV2D_TRANSPOSE: rows and columns added at the bottom and
+                            right, each < stride or < dilation (0, 0) */
+    int64_t groups;      /* CONV2D, CONV2D_TRANSPOSE: C_in and C_out are multiples (1) */
+    int count_pad;       /* AVGPOOL2D: 1 divides by the whole window, padding
+                            included, as PyTorch's default; 0 by its real pixels (1) */
+    int64_t factor[2];   /* UPSAMPLE2D (2, 2) */
 } dn_attrs;
 
 void dn_attrs_default(dn_attrs *a);

@@ -65,6 +65,14 @@ cdef extern from "dagnet/ops.h":
         float w_scale
         dn_init b_init
         float b_scale
+        int64_t kernel[2]
+        int64_t stride[2]
+        int64_t pad[4]
+        int64_t dilation[2]
+        int64_t out_pad[2]
+        int64_t groups
+        int count_pad
+        int64_t factor[2]
     void dn_attrs_default(dn_attrs *a)
     const char *dn_op_name(dn_op op)
     int dn_act_fusable(dn_act act)

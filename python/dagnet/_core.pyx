@@ -84,6 +84,19 @@ def act_fusable(str name):
     return bool(dn_act_fusable(a))
 
 
+def int_tuple(str key, value, int n):
+    """An int, or a sequence of n ints (a pair (h, w); padding (top, bottom,
+    left, right), where a pair (h, w) means (h, h, w, w))."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    v = tuple(int(x) for x in value)
+    if n == 4 and len(v) == 2:
+        v = (v[0], v[0], v[1], v[1])
+    if len(v) != n:
+        raise ValueError(f"'{key}' takes an int or {n} ints, got {value!r}")
+    return v
+
+
 cdef dn_attrs make_attrs(dict kw) except *:
     cdef dn_attrs a
     cdef dn_act act
@@ -115,6 +128,18 @@ cdef dn_attrs make_attrs(dict kw) except *:
         elif key == "b_init":
             check(dn_init_from_name(str(value).encode(), &init)); a.b_init = init
         elif key == "b_scale": a.b_scale = float(value)
+        elif key in ("kernel", "stride", "dilation", "out_pad", "factor"):
+            v = int_tuple(key, value, 2)
+            if key == "kernel": a.kernel[0], a.kernel[1] = v
+            elif key == "stride": a.stride[0], a.stride[1] = v
+            elif key == "dilation": a.dilation[0], a.dilation[1] = v
+            elif key == "out_pad": a.out_pad[0], a.out_pad[1] = v
+            else: a.factor[0], a.factor[1] = v
+        elif key == "pad":
+            v = int_tuple(key, value, 4)
+            a.pad[0], a.pad[1], a.pad[2], a.pad[3] = v
+        elif key == "groups": a.groups = int(value)
+        elif key == "count_pad": a.count_pad = int(bool(value))
         else:
             raise TypeError(f"unknown node setting '{key}'")
     return a

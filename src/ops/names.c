@@ -6,7 +6,8 @@
 static const char *const op_names[DN_OP_COUNT] = {
     "input", "linear", "matmul", "add", "sub", "mul", "scale", "broadcast",
     "activation", "softmax", "log_softmax", "sum", "mean", "reshape",
-    "concat", "slice", "dropout", "batchnorm", "layernorm", "loss"};
+    "concat", "slice", "dropout", "batchnorm", "layernorm", "loss", "conv2d",
+    "conv2d_transpose", "maxpool2d", "avgpool2d", "global_avgpool2d", "upsample2d"};
 
 static const char *const act_names[DN_ACT_COUNT] = {
     "identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus",
@@ -94,4 +95,10 @@ void dn_attrs_default(dn_attrs *a)
     a->w_scale = 1.0f;
     a->b_init = DN_INIT_ZEROS;
     a->b_scale = 0.0f;
+    a->kernel[0] = a->kernel[1] = 1;
+    a->stride[0] = a->stride[1] = 0;
+    a->dilation[0] = a->dilation[1] = 1;
+    a->groups = 1;
+    a->count_pad = 1;
+    a->factor[0] = a->factor[1] = 2;
 }

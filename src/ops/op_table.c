@@ -23,6 +23,12 @@ static const dn_op_def *const table[] = {
     [DN_OP_BATCHNORM] = &dn_opdef_batchnorm,
     [DN_OP_LAYERNORM] = &dn_opdef_layernorm,
     [DN_OP_LOSS] = &dn_opdef_loss,
+    [DN_OP_CONV2D] = &dn_opdef_conv2d,
+    [DN_OP_CONV2D_TRANSPOSE] = &dn_opdef_conv2d_transpose,
+    [DN_OP_MAXPOOL2D] = &dn_opdef_maxpool2d,
+    [DN_OP_AVGPOOL2D] = &dn_opdef_avgpool2d,
+    [DN_OP_GLOBAL_AVGPOOL2D] = &dn_opdef_global_avgpool2d,
+    [DN_OP_UPSAMPLE2D] = &dn_opdef_upsample2d,
 };
 
 _Static_assert(sizeof table / sizeof table[0] == DN_OP_COUNT,

@@ -9,14 +9,17 @@ core.
 (5, 1)
 """
 
-from dagnet.nn.layers import (Activation, Add, BatchNorm, Concat, Dense, Dropout, Flatten,
-                              Input, Layer, LayerNorm, Multiply, Node, Reshape, Slice, Split,
-                              Subtract)
+from dagnet.nn.layers import (Activation, Add, AvgPool2D, BatchNorm, Concat, Conv2D,
+                              Conv2DTranspose, Dense, Dropout, Flatten, GlobalAvgPool2D, Input,
+                              Layer, LayerNorm, MaxPool2D, Multiply, Node, Reshape, Slice, Split,
+                              Subtract, UpSampling2D, node_shape, residual_block)
 from dagnet.nn.model import LOSSES, OPTIMIZERS, Model, Sequential
 
 INITIALIZERS = ("zeros", "constant", "uniform", "normal", "lecun_uniform", "lecun_normal",
                 "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "sklearn")
 
-__all__ = ["Activation", "Add", "BatchNorm", "Concat", "Dense", "Dropout", "Flatten", "Input",
-           "Layer", "LayerNorm", "Model", "Multiply", "Node", "Reshape", "Sequential",
-           "Slice", "Split", "Subtract", "LOSSES", "OPTIMIZERS", "INITIALIZERS"]
+__all__ = ["Activation", "Add", "AvgPool2D", "BatchNorm", "Concat", "Conv2D", "Conv2DTranspose",
+           "Dense", "Dropout", "Flatten", "GlobalAvgPool2D", "Input", "Layer", "LayerNorm",
+           "MaxPool2D", "Model", "Multiply", "Node", "Reshape", "Sequential", "Slice", "Split",
+           "Subtract", "UpSampling2D", "node_shape", "residual_block", "LOSSES", "OPTIMIZERS",
+           "INITIALIZERS"]

@@ -1,0 +1,159 @@
+"""dagnet's convolution kernels beside torch's, measured in the same run.
+
+    python benchmarks/conv.py [--quick] [--threads 1 2] [--torch-python PATH]
+
+A batch of 64 images 3x32x32 goes through conv 3->32 3x3 pad 1, ReLU, 2x2 max
+pool, conv 32->64 3x3 pad 1, ReLU, 2x2 max pool, forward and backward of the
+loss 1/2 mean_n sum (flattened output)^2 (gradients of every parameter, none
+of the images). Prints images per second of dagnet, torch with its default
+NCHW tensors and torch with channels_last, for 1 and 2 threads, and the
+ratios dagnet / torch. Every figure is the median of several repeats after a
+warm-up, with min and max. torch is never a dependency: give --torch-python,
+the interpreter of a separate virtual environment with torch==2.13.0, or run
+where torch imports (see benchmarks/compare.py).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BATCH, SHAPE = 64, (3, 32, 32)
+
+
+def stats(times):
+    t = np.asarray(times)
+    return float(np.median(t)), float(t.min()), float(t.max())
+
+
+def bench(fn, repeats, warmup=2):
+    time.sleep(0.3)  # let the thread pools of the library measured before go idle
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return stats(out)
+
+
+def images():
+    return np.random.default_rng(0).standard_normal((BATCH,) + SHAPE, dtype=np.float32)
+
+
+def dagnet_step(threads, repeats):
+    from dagnet import _core
+    g = _core.Graph()
+    x = g.add_input(SHAPE)
+    h = g.add_node("conv2d", [x], units=32, kernel=3, pad=1, act="relu")
+    h = g.add_node("maxpool2d", [h], kernel=2)
+    h = g.add_node("conv2d", [h], units=64, kernel=3, pad=1, act="relu")
+    h = g.add_node("maxpool2d", [h], kernel=2)
+    out = g.add_node("reshape", [h], shape=(-1,))
+    g.set_outputs([out])
+    t = g.add_input((64 * 8 * 8,))
+    w = g.add_input((1,))
+    g.add_node("loss", [out, t, w], loss="squared_error")
+    g.compile(0)
+    X = images()
+    T = np.zeros((BATCH, 64 * 8 * 8), np.float32)
+    # one chunk of the whole batch: forward and backward of the loss
+    return bench(lambda: g.objective([X, T, None], chunk=BATCH, nthreads=threads), repeats)
+
+
+TORCH_SNIPPET = r"""
+import json, sys, time
+import numpy as np
+import torch
+threads, repeats, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+def stats(t):
+    t = np.asarray(t); return float(np.median(t)), float(t.min()), float(t.max())
+def bench(fn, repeats, warmup=2):
+    time.sleep(0.3)
+    for _ in range(warmup): fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
+    return stats(out)
+res = {"version": torch.__version__}
+X0 = torch.from_numpy(np.random.default_rng(0).standard_normal((batch, 3, 32, 32), dtype=np.float32))
+for fmt in ("nchw", "channels_last"):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    X = X0
+    if fmt == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        X = X0.contiguous(memory_format=torch.channels_last)
+    def step():
+        for p in model.parameters():
+            p.grad = None
+        out = model(X).flatten(1)
+        loss = 0.5 * (out * out).sum(1).mean()
+        loss.backward()
+    res[fmt] = bench(step, repeats)
+print(json.dumps(res))
+"""
+
+
+def torch_run(python, args):
+    if python is None:
+        return None
+    r = subprocess.run([python, "-c", TORCH_SNIPPET] + [str(a) for a in args],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"  (torch failed: {r.stderr.strip().splitlines()[-1:]})")
+        return None
+    return json.loads(r.stdout)
+
+
+def find_torch_python(given):
+    if given:
+        return given
+    try:
+        import torch  # noqa: F401
+        return sys.executable
+    except ImportError:
+        default = "/tmp/torchenv/bin/python"
+        return default if os.path.exists(default) else None
+
+
+def ips(s):
+    """images per second (median, from min time, from max time)"""
+    return BATCH / s[0], BATCH / s[2], BATCH / s[1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--torch-python", default=None)
+    args = ap.parse_args()
+    repeats = 7 if args.quick else 21
+    torch_py = find_torch_python(args.torch_python)
+    print(f"batch {BATCH} of {SHAPE}: conv 3->32 3x3 pad 1, ReLU, maxpool 2, conv 32->64 3x3 "
+          f"pad 1, ReLU, maxpool 2; forward + backward; images/s, median (min-max time)")
+    results = {}
+    for t in args.threads:
+        d = dagnet_step(t, repeats)
+        tr = torch_run(torch_py, [t, repeats, BATCH])
+        results[t] = {"dagnet": d, "torch": tr}
+        print(f"\n{t} thread(s)")
+        print(f"  dagnet                {ips(d)[0]:8.0f}  ({ips(d)[1]:.0f}-{ips(d)[2]:.0f})")
+        if tr:
+            for fmt in ("nchw", "channels_last"):
+                s = tr[fmt]
+                print(f"  torch {tr['version']} {fmt:14s}{ips(s)[0]:8.0f}  ({ips(s)[1]:.0f}-"
+                      f"{ips(s)[2]:.0f})   dagnet / torch = {s[0] / d[0]:.2f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
