@@ -222,13 +222,15 @@ else:
 """
 
 
-def torch_run(python, args):
+def torch_run(python, args, snippet=None):
+    """Run a torch snippet (TORCH_SNIPPET by default) in the interpreter
+    `python` with args; returns its JSON output, or None without torch."""
     if python is None:
         return None
     env = dict(os.environ)
     env.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296",
                DAGNET_BENCH_DIR=os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([python, "-c", TORCH_SNIPPET] + [str(a) for a in args],
+    r = subprocess.run([python, "-c", snippet or TORCH_SNIPPET] + [str(a) for a in args],
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
         print(f"  (torch failed: {r.stderr.strip().splitlines()[-1:]})")

@@ -14,13 +14,14 @@ where torch imports (see benchmarks/compare.py).
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
 
 BATCH, SHAPE = 64, (3, 32, 32)
 
@@ -103,28 +104,6 @@ print(json.dumps(res))
 """
 
 
-def torch_run(python, args):
-    if python is None:
-        return None
-    r = subprocess.run([python, "-c", TORCH_SNIPPET] + [str(a) for a in args],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"  (torch failed: {r.stderr.strip().splitlines()[-1:]})")
-        return None
-    return json.loads(r.stdout)
-
-
-def find_torch_python(given):
-    if given:
-        return given
-    try:
-        import torch  # noqa: F401
-        return sys.executable
-    except ImportError:
-        default = "/tmp/torchenv/bin/python"
-        return default if os.path.exists(default) else None
-
-
 def ips(s):
     """images per second (median, from min time, from max time)"""
     return BATCH / s[0], BATCH / s[2], BATCH / s[1]
@@ -143,7 +122,7 @@ def main():
     results = {}
     for t in args.threads:
         d = dagnet_step(t, repeats)
-        tr = torch_run(torch_py, [t, repeats, BATCH])
+        tr = torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET)
         results[t] = {"dagnet": d, "torch": tr}
         print(f"\n{t} thread(s)")
         print(f"  dagnet                {ips(d)[0]:8.0f}  ({ips(d)[1]:.0f}-{ips(d)[2]:.0f})")

@@ -789,34 +789,37 @@ def rbm_visible_means(W, b, c, H, str visible="bernoulli", int nthreads=0):
     return out
 
 
+cdef _rbm_draw(str kind, x, str name, uint64_t seed, uint64_t stream, uint64_t offset,
+               int nthreads):
+    cdef cnp.ndarray p = as_f32(x, name)
+    if p.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {np.shape(p)}")
+    cdef cnp.ndarray out = np.empty_like(p)
+    cdef const float *src = <const float *>cnp.PyArray_DATA(p)
+    cdef float *dst = <float *>cnp.PyArray_DATA(out)
+    cdef bint bernoulli = kind == "bernoulli"
+    cdef dn_status s
+    with nogil:
+        if bernoulli:
+            s = dn_rbm_sample_bernoulli(src, p.shape[0], p.shape[1], dst, seed, stream, offset,
+                                        nthreads)
+        else:
+            s = dn_rbm_sample_gaussian(src, p.shape[0], p.shape[1], dst, seed, stream, offset,
+                                       nthreads)
+    check(s)
+    return out
+
+
 def rbm_sample_bernoulli(P, uint64_t seed=0, uint64_t stream=0, uint64_t offset=0,
                          int nthreads=0):
     """[u < P] as float32 of P's shape (2-D), u at positions offset + r cols + j."""
-    cdef cnp.ndarray p = as_f32(P, "P")
-    if p.ndim != 2:
-        raise ValueError(f"P must be 2-D, got shape {np.shape(p)}")
-    cdef cnp.ndarray out = np.empty_like(p)
-    cdef dn_status s
-    with nogil:
-        s = dn_rbm_sample_bernoulli(<const float *>cnp.PyArray_DATA(p), p.shape[0], p.shape[1],
-                                    <float *>cnp.PyArray_DATA(out), seed, stream, offset, nthreads)
-    check(s)
-    return out
+    return _rbm_draw("bernoulli", P, "P", seed, stream, offset, nthreads)
 
 
 def rbm_sample_gaussian(mean, uint64_t seed=0, uint64_t stream=0, uint64_t offset=0,
                         int nthreads=0):
     """mean + N(0, 1) as float32 (2-D)."""
-    cdef cnp.ndarray p = as_f32(mean, "mean")
-    if p.ndim != 2:
-        raise ValueError(f"mean must be 2-D, got shape {np.shape(p)}")
-    cdef cnp.ndarray out = np.empty_like(p)
-    cdef dn_status s
-    with nogil:
-        s = dn_rbm_sample_gaussian(<const float *>cnp.PyArray_DATA(p), p.shape[0], p.shape[1],
-                                   <float *>cnp.PyArray_DATA(out), seed, stream, offset, nthreads)
-    check(s)
-    return out
+    return _rbm_draw("gaussian", mean, "mean", seed, stream, offset, nthreads)
 
 
 def rbm_gibbs(W, b, c, start, int k=1, bint from_hidden=False, str visible="bernoulli",
