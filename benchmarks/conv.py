@@ -16,31 +16,13 @@ where torch imports (see benchmarks/compare.py).
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
 
 BATCH, SHAPE = 64, (3, 32, 32)
-
-
-def stats(times):
-    t = np.asarray(times)
-    return float(np.median(t)), float(t.min()), float(t.max())
-
-
-def bench(fn, repeats, warmup=2):
-    time.sleep(0.3)  # let the thread pools of the library measured before go idle
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return stats(out)
 
 
 def images():
@@ -64,7 +46,8 @@ def dagnet_step(threads, repeats):
     X = images()
     T = np.zeros((BATCH, 64 * 8 * 8), np.float32)
     # one chunk of the whole batch: forward and backward of the loss
-    return bench(lambda: g.objective([X, T, None], chunk=BATCH, nthreads=threads), repeats)
+    return bench(lambda: g.objective([X, T, None], chunk=BATCH, nthreads=threads), repeats,
+                 warmup=2)
 
 
 TORCH_SNIPPET = r"""

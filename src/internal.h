@@ -142,6 +142,9 @@ void dn_format_full(const dn_shape *s, int batched, char *buf, size_t size);
 /* Normalise a full-tensor axis (negative from the end) for a full rank;
  * -1 when out of range. */
 int dn_axis_norm(int axis, int full_ndim);
+/* DN_ERR_INVALID naming the shape unless input i of node is an image
+ * (channels, height, width) per sample. */
+dn_status dn_node_expect_image(dn_node *node, int i);
 /* Declare a parameter on a node during infer; returns its index. */
 int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
                   dn_init init, float scale, int64_t fan_in, int64_t fan_out,

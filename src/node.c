@@ -71,3 +71,13 @@ void dn_format_full(const dn_shape *s, int batched, char *buf, size_t size)
         snprintf(buf + used, size - (size_t)used,
                  s->ndim + (batched ? 1 : 0) == 1 ? ",)" : ")");
 }
+
+dn_status dn_node_expect_image(dn_node *node, int i)
+{
+    const dn_shape *in = &node->in_shape[i];
+    if (in->ndim == 3) return DN_OK;
+    char got[96];
+    dn_shape_format(in, got, sizeof got);
+    return dn_fail_node(node, DN_ERR_INVALID, "expected images of per-sample shape "
+                        "(channels, height, width), got %s; reshape the input first", got);
+}

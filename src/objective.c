@@ -14,16 +14,6 @@
 #include <stdlib.h>
 #include "graph_impl.h"
 
-/* The sample weights of the loss node, or -1 when it has none. */
-static int weight_input(const dn_graph_t *g)
-{
-    const dn_node *loss = &g->nodes[g->loss_node];
-    if (loss->n_in < 3) return -1;
-    for (int k = 0; k < g->n_inputs; k++)
-        if (g->inputs[k] == loss->in[2]) return k;
-    return -1;
-}
-
 static double sum_floats(const float *x, int64_t n)
 {
     double s = 0.0;
@@ -51,7 +41,9 @@ dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n,
     dn_status s = dn_exec_prepare(g, chunk, flags, DN_TARGET_LOSS);
     if (s) return s;
     const int nt = nthreads > 0 ? nthreads : dn_max_threads();
-    const int wk = weight_input(g);
+    /* the input slot of the loss's sample weights, -1 without them */
+    const dn_node *loss = &g->nodes[g->loss_node];
+    const int wk = loss->n_in >= 3 ? g->nodes[loss->in[2]].input_index : -1;
     const float *wdata = wk >= 0 && data ? data[wk] : NULL;
     const double total_w = wdata ? sum_floats(wdata, n) : (double)n;
     const int64_t P = g->param_floats;

@@ -94,14 +94,6 @@ static void gather(float *dst, const float *src, const int64_t *perm, int64_t st
     }
 }
 
-/* The position of node v among the graph's inputs. */
-static int input_index(const dn_graph_t *g, int v)
-{
-    for (int k = 0; k < g->n_inputs; k++)
-        if (g->inputs[k] == v) return k;
-    return 0;
-}
-
 double dn_graph_last_reg_loss(const dn_graph_t *g) { return g ? g->last_reg_loss : 0.0; }
 
 dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t n_samples,
@@ -134,6 +126,8 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
      * sample weight, the denominator of its loss (scikit-learn's alpha) */
     const dn_node *loss_nd = &g->nodes[g->loss_node];
     const int wv = loss_nd->n_in >= 3 ? loss_nd->in[2] : -1;
+    const int wk = wv >= 0 ? g->nodes[wv].input_index : -1; /* its slot among the inputs */
+    const int weighted = wk >= 0 && data && data[wk];
     double total = 0, total_reg = 0;
     const float *loss_val = NULL;
     for (int64_t start = 0; start < n_samples; start += bs) {
@@ -146,7 +140,7 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
         }
         /* read before the run: the weights' buffer is reused after the loss's backward */
         double wsum = (double)m;
-        if (wv >= 0 && data && data[input_index(g, wv)]) {
+        if (weighted) {
             wsum = 0;
             for (int64_t i = 0; i < m; i++) wsum += g->val[wv][i];
         }

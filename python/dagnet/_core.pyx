@@ -761,32 +761,35 @@ cdef cnp.ndarray _rbm_rows(x, str name, int64_t cols):
     return a
 
 
-def rbm_hidden_probs(W, b, c, V, str visible="bernoulli", int nthreads=0):
-    """p(h = 1 | v) = sigmoid(V W^T + c), float32 (n, n_hidden)."""
+cdef _rbm_conditional(bint hidden, W, b, c, X, str visible, int nthreads):
+    """p(h = 1 | X) for hidden, else E[v | X], as float32 rows."""
     cdef dn_rbm m
     keep = _rbm_model(&m, W, b, c, visible, False)
-    cdef cnp.ndarray v = _rbm_rows(V, "V", m.n_visible)
-    cdef cnp.ndarray out = np.empty((v.shape[0], m.n_hidden), dtype=np.float32)
+    cdef cnp.ndarray x = _rbm_rows(X, "V" if hidden else "H",
+                                   m.n_visible if hidden else m.n_hidden)
+    cdef cnp.ndarray out = np.empty((x.shape[0], m.n_hidden if hidden else m.n_visible),
+                                    dtype=np.float32)
+    cdef const float *src = <const float *>cnp.PyArray_DATA(x)
+    cdef float *dst = <float *>cnp.PyArray_DATA(out)
+    cdef int64_t n = x.shape[0]
     cdef dn_status s
     with nogil:
-        s = dn_rbm_hidden_probs(&m, <const float *>cnp.PyArray_DATA(v), v.shape[0],
-                                <float *>cnp.PyArray_DATA(out), nthreads)
+        if hidden:
+            s = dn_rbm_hidden_probs(&m, src, n, dst, nthreads)
+        else:
+            s = dn_rbm_visible_means(&m, src, n, dst, nthreads)
     check(s)
     return out
+
+
+def rbm_hidden_probs(W, b, c, V, str visible="bernoulli", int nthreads=0):
+    """p(h = 1 | v) = sigmoid(V W^T + c), float32 (n, n_hidden)."""
+    return _rbm_conditional(True, W, b, c, V, visible, nthreads)
 
 
 def rbm_visible_means(W, b, c, H, str visible="bernoulli", int nthreads=0):
     """E[v | h]: sigmoid(H W + b) (Bernoulli) or H W + b (Gaussian), float32."""
-    cdef dn_rbm m
-    keep = _rbm_model(&m, W, b, c, visible, False)
-    cdef cnp.ndarray h = _rbm_rows(H, "H", m.n_hidden)
-    cdef cnp.ndarray out = np.empty((h.shape[0], m.n_visible), dtype=np.float32)
-    cdef dn_status s
-    with nogil:
-        s = dn_rbm_visible_means(&m, <const float *>cnp.PyArray_DATA(h), h.shape[0],
-                                 <float *>cnp.PyArray_DATA(out), nthreads)
-    check(s)
-    return out
+    return _rbm_conditional(False, W, b, c, H, visible, nthreads)
 
 
 cdef _rbm_draw(str kind, x, str name, uint64_t seed, uint64_t stream, uint64_t offset,

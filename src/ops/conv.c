@@ -94,11 +94,10 @@ static dn_status conv_infer(dn_node *node)
     const dn_attrs *a = &node->attrs;
     const dn_shape *in = &node->in_shape[0];
     int tr = transposed(node);
+    dn_status st = dn_node_expect_image(node, 0);
+    if (st) return st;
     char got[96];
     dn_shape_format(in, got, sizeof got);
-    if (in->ndim != 3)
-        return dn_fail_node(node, DN_ERR_INVALID, "expected images of per-sample shape "
-                            "(channels, height, width), got %s; reshape the input first", got);
     if (a->units < 1 || a->groups < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "needs >= 1 output channels (units) and "
                             ">= 1 groups, got %lld and %lld", (long long)a->units,

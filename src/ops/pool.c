@@ -50,11 +50,10 @@ static dn_status pool_infer(dn_node *node)
 {
     const dn_attrs *a = &node->attrs;
     const dn_shape *in = &node->in_shape[0];
+    dn_status st = dn_node_expect_image(node, 0);
+    if (st) return st;
     char got[96];
     dn_shape_format(in, got, sizeof got);
-    if (in->ndim != 3)
-        return dn_fail_node(node, DN_ERR_INVALID, "expected images of per-sample shape "
-                            "(channels, height, width), got %s; reshape the input first", got);
     int64_t out[2];
     for (int k = 0; k < 2; k++) {
         int64_t K = a->kernel[k], s = a->stride[k] > 0 ? a->stride[k] : K;

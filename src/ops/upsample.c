@@ -13,11 +13,8 @@ static dn_status upsample_infer(dn_node *node)
 {
     const dn_attrs *a = &node->attrs;
     const dn_shape *in = &node->in_shape[0];
-    char got[96];
-    dn_shape_format(in, got, sizeof got);
-    if (in->ndim != 3)
-        return dn_fail_node(node, DN_ERR_INVALID, "expected images of per-sample shape "
-                            "(channels, height, width), got %s; reshape the input first", got);
+    dn_status st = dn_node_expect_image(node, 0);
+    if (st) return st;
     if (a->factor[0] < 1 || a->factor[1] < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "factors (%lld, %lld) must be integers >= 1",
                             (long long)a->factor[0], (long long)a->factor[1]);

@@ -366,9 +366,8 @@ class BaseMLP(BaseEstimator):
         return 0.0
 
     def _validation_loss(self, Xv, Tv, Wv, nt):
-        with quiet_blas(nt):
-            value, _ = self._graph.objective([Xv, Tv, Wv], chunk=_LBFGS_CHUNK, grad=False,
-                                             nthreads=nt)
+        value, _ = self._graph.objective([Xv, Tv, Wv], chunk=_LBFGS_CHUNK, grad=False,
+                                         nthreads=nt)
         return self._report_loss(value + self._loss_constant(Tv, Wv), 0.0)
 
     def _record_validation(self, Xv, yv, swv, Tv, Wv, nt):
@@ -401,10 +400,9 @@ class BaseMLP(BaseEstimator):
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                try:
-                    with quiet_blas(nt):
-                        total = g.train_epoch([Xt, Tt, Wt], batch, shuffle=self.shuffle,
-                                              nthreads=nt)
+                try:  # under _fit's quiet_blas, as every core call of a fit
+                    total = g.train_epoch([Xt, Tt, Wt], batch, shuffle=self.shuffle,
+                                          nthreads=nt)
                 except FloatingPointError as e:
                     raise ValueError(f"{e}. The model keeps the weights of the last finite "
                                      f"step.") from None
@@ -507,9 +505,8 @@ class BaseMLP(BaseEstimator):
 
         def fun(x):
             set_x(x)
-            with quiet_blas(nt):
-                value, grad = g.objective([Xt, Tt, Wt], chunk=_LBFGS_CHUNK, l2=self.alpha,
-                                          reg_per_sample=True, nthreads=nt)
+            value, grad = g.objective([Xt, Tt, Wt], chunk=_LBFGS_CHUNK, l2=self.alpha,
+                                      reg_per_sample=True, nthreads=nt)
             if not np.isfinite(value):
                 return np.inf, np.zeros(x.shape)
             return value, grad[idx].astype(np.float64)
