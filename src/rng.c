@@ -72,7 +72,7 @@ uint32_t dn_rng_u32(uint64_t seed, uint64_t stream, uint64_t position)
  * blocks at a time with the rounds written lane-wise (the same arithmetic
  * as dn_philox4x32, vectorised by the compiler). */
 DN_TARGET_CLONES
-static void philox_blocks(uint64_t seed, uint64_t stream, uint64_t block0,
+static void philox_blocks_portable(uint64_t seed, uint64_t stream, uint64_t block0,
                           uint32_t *out, int64_t nblocks)
 {
     const uint32_t s0 = (uint32_t)stream, s1 = (uint32_t)(stream >> 32);
@@ -111,6 +111,92 @@ static void philox_blocks(uint64_t seed, uint64_t stream, uint64_t block0,
     }
     for (; b < nblocks; b++)
         philox_block(seed, stream, block0 + (uint64_t)b, out + 4 * b);
+}
+
+#if defined(DAGNET_X86) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* hi and lo 32-bit halves of the products a[l] * m for 16 lanes: vpmuludq
+ * multiplies the even lanes, so the odd lanes go through a shifted copy. */
+__attribute__((target("avx512f")))
+static inline void mul_hilo16(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
+{
+    __m512i pe = _mm512_mul_epu32(a, m);
+    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+}
+
+/* 16 blocks at a time in AVX-512 registers; the same words as
+ * philox_blocks_portable. */
+__attribute__((target("avx512f")))
+static int64_t philox_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t block0,
+                                    uint32_t *out, int64_t nblocks)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
+    int64_t b = 0;
+    for (; b + 16 <= nblocks; b += 16) {
+        uint64_t first = block0 + (uint64_t)b;
+        __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)first), lane);
+        /* the high word steps where the low word wrapped */
+        __mmask16 wrapped = _mm512_cmplt_epu32_mask(c0, _mm512_set1_epi32((int)(uint32_t)first));
+        __m512i c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(first >> 32)), wrapped,
+                                           _mm512_set1_epi32((int)(uint32_t)(first >> 32)),
+                                           _mm512_set1_epi32(1));
+        __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream);
+        __m512i c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int r = 0; r < PHILOX_ROUNDS; r++) {
+            __m512i hi0, lo0, hi1, lo1;
+            mul_hilo16(c0, m0, &hi0, &lo0);
+            mul_hilo16(c2, m1, &hi1, &lo1);
+            c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+            c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+            c1 = lo1;
+            c3 = lo0;
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        /* transpose to block-major: u_j holds blocks j, j+4, j+8, j+12 */
+        __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+        __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+        __m512i u[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                        _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+        __m128i *o128 = (__m128i *)(out + 4 * b);
+        _mm_storeu_si128(o128 + 0, _mm512_extracti32x4_epi32(u[0], 0));
+        _mm_storeu_si128(o128 + 1, _mm512_extracti32x4_epi32(u[1], 0));
+        _mm_storeu_si128(o128 + 2, _mm512_extracti32x4_epi32(u[2], 0));
+        _mm_storeu_si128(o128 + 3, _mm512_extracti32x4_epi32(u[3], 0));
+        _mm_storeu_si128(o128 + 4, _mm512_extracti32x4_epi32(u[0], 1));
+        _mm_storeu_si128(o128 + 5, _mm512_extracti32x4_epi32(u[1], 1));
+        _mm_storeu_si128(o128 + 6, _mm512_extracti32x4_epi32(u[2], 1));
+        _mm_storeu_si128(o128 + 7, _mm512_extracti32x4_epi32(u[3], 1));
+        _mm_storeu_si128(o128 + 8, _mm512_extracti32x4_epi32(u[0], 2));
+        _mm_storeu_si128(o128 + 9, _mm512_extracti32x4_epi32(u[1], 2));
+        _mm_storeu_si128(o128 + 10, _mm512_extracti32x4_epi32(u[2], 2));
+        _mm_storeu_si128(o128 + 11, _mm512_extracti32x4_epi32(u[3], 2));
+        _mm_storeu_si128(o128 + 12, _mm512_extracti32x4_epi32(u[0], 3));
+        _mm_storeu_si128(o128 + 13, _mm512_extracti32x4_epi32(u[1], 3));
+        _mm_storeu_si128(o128 + 14, _mm512_extracti32x4_epi32(u[2], 3));
+        _mm_storeu_si128(o128 + 15, _mm512_extracti32x4_epi32(u[3], 3));
+    }
+    return b;
+}
+#endif
+
+/* Whole blocks block0 .. block0+nblocks-1 into out: AVX-512 where the
+ * machine (and dn_cpu_isa) has it, then the portable loop for the rest. */
+static void philox_blocks(uint64_t seed, uint64_t stream, uint64_t block0,
+                          uint32_t *out, int64_t nblocks)
+{
+    int64_t done = 0;
+#if defined(DAGNET_X86) && defined(__GNUC__)
+    if (nblocks >= 16 && dn_cpu_isa() == DN_ISA_AVX512)
+        done = philox_blocks_avx512(seed, stream, block0, out, nblocks);
+#endif
+    if (done < nblocks)
+        philox_blocks_portable(seed, stream, block0 + (uint64_t)done, out + 4 * done, nblocks - done);
 }
 
 void dn_rng_fill_u32(uint64_t seed, uint64_t stream, uint64_t offset,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dagnet import _core
+from test_gemm import isa  # noqa: F401  (the instruction-set fixture)
 
 M32 = 0xFFFFFFFF
 
@@ -82,6 +83,17 @@ def test_fill_at_offset_equals_single_draws(offset, n):
     for k in (1, 2, 7, n // 2):
         if 0 < k < n:
             np.testing.assert_array_equal(fill[k:], _core.rng_u32(seed, stream, offset + k, n - k))
+
+
+@pytest.mark.parametrize("offset", [0, 3, 64, (2 ** 32 - 5) * 4 + 1])
+def test_bulk_fills_equal_single_draws_on_every_instruction_set(isa, offset):
+    """The vector paths (16 blocks at a time) give the words of the counter
+    layout, also where the block counter's low word wraps."""
+    seed, stream = 2 ** 40 + 9, 2 ** 35 + 1
+    for n in (63, 64, 65, 200):
+        fill = _core.rng_u32(seed, stream, offset, n)
+        ref = np.array([word_py(seed, stream, offset + i) for i in range(n)], np.uint32)
+        np.testing.assert_array_equal(fill, ref, err_msg=f"{isa} offset {offset} n {n}")
 
 
 def test_streams_and_seeds_differ():
