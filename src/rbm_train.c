@@ -66,16 +66,23 @@ static dn_status check_config(const dn_rbm *m, const dn_rbm_train_config *c,
     if (c->momentum > 0 && (!st->vel_W || !st->vel_b || !st->vel_c))
         return dn_fail(DN_ERR_INVALID, "momentum > 0 needs the velocities st->vel_W, vel_b and vel_c "
                        "(shapes of W, b and c, zeros to start); one is NULL");
+    if (c->sample_weight)
+        for (int64_t i = 0; i < n; i++)
+            if (!(c->sample_weight[i] >= 0) || !isfinite(c->sample_weight[i]))
+                return dn_fail(DN_ERR_INVALID, "sample_weight[%lld] is %g; weights must be finite "
+                               "and >= 0", (long long)i, (double)c->sample_weight[i]);
     return DN_OK;
 }
 
-/* Column sums of a (rows, cols) block into acc (double, rows in order). */
-static void col_sums(const float *a, int64_t rows, int64_t cols, double *acc)
+/* Column sums of a (rows, cols) block into acc (double, rows in order),
+ * each row times w[r] when w is given. */
+static void col_sums(const float *a, const float *w, int64_t rows, int64_t cols, double *acc)
 {
     for (int64_t j = 0; j < cols; j++) acc[j] = 0;
     for (int64_t r = 0; r < rows; r++) {
         const float *ar = a + r * cols;
-        for (int64_t j = 0; j < cols; j++) acc[j] += ar[j];
+        const double wr = w ? (double)w[r] : 1.0;
+        for (int64_t j = 0; j < cols; j++) acc[j] += wr * ar[j];
     }
 }
 
@@ -102,9 +109,19 @@ static void weight_step(float *W, float *vel, int64_t n, float decay)
 }
 
 DN_TARGET_CLONES
-static void scale_rows(const float *src, float *dst, int64_t n, float s)
+static void scale_row(float *x, int64_t n, float s)
 {
-    for (int64_t i = 0; i < n; i++) dst[i] = src[i] * s;
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+/* Row r of a (rows, cols) block times s w[r] (w NULL: all ones). */
+static void scale_rows(float *a, const float *w, int64_t rows, int64_t cols, double s)
+{
+    if (!w) {
+        scale_row(a, rows * cols, (float)s);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) scale_row(a + r * cols, cols, (float)(s * (double)w[r]));
 }
 
 dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_train_state *st,
@@ -126,7 +143,8 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
      * vmean (rmax), CD chain state (bs), reconstruction (monitor) */
     const int64_t f_hcat = (bs + rmax) * nh, f_vcat = (bs + rmax) * nv, f_vmean = rmax * nv;
     const int64_t f_hs = pcd ? 0 : bs * nh, f_rec = c->monitor ? bs * nv : 0;
-    const int64_t floats = f_hcat + f_vcat + f_vmean + f_hs + f_rec;
+    const int64_t f_w = c->sample_weight ? bs : 0;
+    const int64_t floats = f_hcat + f_vcat + f_vmean + f_hs + f_rec + f_w;
     float *ws = dn_alloc((size_t)floats * sizeof(float));
     double *sums = malloc((size_t)(2 * (nv + nh)) * sizeof(double));
     int64_t *perm = c->shuffle ? malloc((size_t)n * sizeof(int64_t)) : NULL;
@@ -138,7 +156,7 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
                        (double)floats * 4e-6);
     }
     float *hcat = ws, *vcat = hcat + f_hcat, *vmean = vcat + f_vcat, *hs_cd = vmean + f_vmean;
-    float *rec = hs_cd + f_hs;
+    float *rec = hs_cd + f_hs, *wpos = c->sample_weight ? rec + f_rec : NULL;
     double *pos_v = sums, *pos_h = pos_v + nv, *neg_v = pos_h + nh, *neg_h = neg_v + nv;
 
     const uint64_t epoch = (uint64_t)st->epoch;
@@ -154,11 +172,11 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
         const int64_t mb = DN_MIN(bs, n - start);
         /* the batch V goes to the first mb rows of vcat, the chains' V- after it */
         float *vpos = vcat;
-        if (c->shuffle)
-            for (int64_t i = 0; i < mb; i++)
-                memcpy(vpos + i * nv, X + perm[start + i] * nv, (size_t)nv * sizeof(float));
-        else
-            memcpy(vpos, X + start * nv, (size_t)(mb * nv) * sizeof(float));
+        for (int64_t i = 0; i < mb; i++) {
+            const int64_t row = c->shuffle ? perm[start + i] : start + i;
+            memcpy(vpos + i * nv, X + row * nv, (size_t)nv * sizeof(float));
+            if (wpos) wpos[i] = c->sample_weight[row];
+        }
         const int64_t r = pcd ? st->n_chains : mb;
         float *hpos = hcat, *hneg = hcat + mb * nh, *vneg = vcat + mb * nv;
         float *hs = pcd ? st->chains : hs_cd;
@@ -195,18 +213,29 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
 
         /* gradient (seed 002, section 8, batched form): means over the batch
          * and over the chains, or both over the batch (scikit-learn) */
-        const double rn = c->neg_per_batch ? (double)mb : (double)r;
-        col_sums(vpos, mb, nv, pos_v);
-        col_sums(hpos, mb, nh, pos_h);
-        col_sums(vneg, r, nv, neg_v);
-        col_sums(hneg, r, nh, neg_h);
+        /* With sample weights, the batch's terms are weighted means (divided
+         * by the batch's total weight, which stands for its rows, also in
+         * neg_per_batch's divisor), CD's negative rows weighted like the rows
+         * they started from; a batch of zero weight changes nothing. */
+        double mw = (double)mb;
+        if (wpos) {
+            mw = 0;
+            for (int64_t i = 0; i < mb; i++) mw += wpos[i];
+            if (!(mw > 0)) continue;
+        }
+        const float *wneg = pcd ? NULL : wpos;
+        const double rn = pcd && !c->neg_per_batch ? (double)r : mw;
+        col_sums(vpos, wpos, mb, nv, pos_v);
+        col_sums(hpos, wpos, mb, nh, pos_h);
+        col_sums(vneg, wneg, r, nv, neg_v);
+        col_sums(hneg, wneg, r, nh, neg_h);
         int finite = 1;
         for (int64_t i = 0; i < nv; i++) {
-            pos_v[i] = pos_v[i] / (double)mb - neg_v[i] / rn;
+            pos_v[i] = pos_v[i] / mw - neg_v[i] / rn;
             finite &= isfinite(pos_v[i]);
         }
         for (int64_t j = 0; j < nh; j++) {
-            pos_h[j] = pos_h[j] / (double)mb - neg_h[j] / rn;
+            pos_h[j] = pos_h[j] / mw - neg_h[j] / rn;
             finite &= isfinite(pos_h[j]);
         }
         if (!finite) {
@@ -218,8 +247,8 @@ dn_status dn_rbm_train_epoch(dn_rbm *m, const dn_rbm_train_config *c, dn_rbm_tra
                            "Gaussian visible units, standardise the data",
                            (long long)q, (long long)epoch);
         }
-        scale_rows(vpos, vpos, mb * nv, (float)(1.0 / (double)mb));
-        scale_rows(vneg, vneg, r * nv, (float)(-1.0 / rn));
+        scale_rows(vpos, wpos, mb, nv, 1.0 / mw);
+        scale_rows(vneg, wneg, r, nv, -1.0 / rn);
         if (mu > 0) {
             gemm(1, 0, nh, nv, mb + r, lr, hcat, nh, vcat, nv, mu, st->vel_W, nv, NULL, nt);
             weight_step(m->W, st->vel_W, nh * nv, lr * c->l2);

@@ -383,6 +383,64 @@ def test_training_checks_its_arguments():
         C.rbm_train_epoch(W, b, c, X, method="cd", learning_rate=0.0)
 
 
+# --- sample weights -------------------------------------------------------------------------
+
+def train_weighted(X, sample_weight=None, method="pcd", epochs=3, batch_size=64, chains=40,
+                   shuffle=False, visible="bernoulli"):
+    W, b, c = make_model(nv=X.shape[1], nh=5, scale=0.3, seed=4)
+    h = np.zeros((chains, 5), np.float32) if method == "pcd" else None
+    vel = tuple(np.zeros_like(a) for a in (W, b, c))
+    for e in range(epochs):
+        C.rbm_train_epoch(W, b, c, X, method=method, k=2, batch_size=batch_size,
+                          learning_rate=0.1, momentum=0.5, l2=1e-3, shuffle=shuffle, seed=3,
+                          chains=h, velocities=vel, epoch=e, visible=visible,
+                          sample_weight=sample_weight)
+    return W, b, c
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_unit_weights_change_nothing(method, visible):
+    X = toy_data(50)
+    plain = train_weighted(X, None, method, batch_size=8, shuffle=True, visible=visible)
+    ones = train_weighted(X, np.ones(50), method, batch_size=8, shuffle=True, visible=visible)
+    for p, q in zip(plain, ones):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_integer_weights_equal_repeated_rows_and_zero_weights_equal_removed_rows():
+    """Full-batch PCD: the chains draw the same numbers whatever the data, so
+    weighting rows is exactly repeating them (up to rounding), and weight 0
+    is leaving the row out."""
+    X = toy_data(12)
+    w = np.array([2, 1, 0, 3, 1, 1, 0, 2, 1, 1, 1, 2], np.float64)
+    weighted = train_weighted(X, w)
+    repeated = train_weighted(np.repeat(X, w.astype(int), axis=0))
+    for p, q in zip(weighted, repeated):
+        np.testing.assert_allclose(p, q, rtol=2e-5, atol=2e-6)
+    kept = w > 0
+    halved = train_weighted(X[kept], w[kept] / 2)  # only relative weights count
+    for p, q in zip(weighted, halved):
+        np.testing.assert_allclose(p, q, rtol=2e-5, atol=2e-6)
+
+
+def test_zero_weight_batches_leave_the_model_alone():
+    X = toy_data(20)
+    before = make_model(nv=X.shape[1], nh=5, scale=0.3, seed=4)
+    after = train_weighted(X, np.zeros(20), "cd", epochs=1)
+    for p, q in zip(before, after):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_bad_sample_weights_are_refused():
+    W, b, c = make_model()
+    X = toy_data(10)
+    with pytest.raises(ValueError, match="one weight per row"):
+        C.rbm_train_epoch(W, b, c, X, method="cd", sample_weight=np.ones(9))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        C.rbm_train_epoch(W, b, c, X, method="cd", sample_weight=-np.ones(10))
+
+
 # --- determinism ----------------------------------------------------------------------------
 
 def run_all(nthreads, seed=0):

@@ -166,6 +166,12 @@ typedef struct dn_rbm_train_config {
     int neg_per_batch;   /* 1: negative sums divided by the batch's rows */
     int monitor;         /* 1: compute the reconstruction error */
     uint64_t seed;
+    const float *sample_weight; /* NULL, or n weights >= 0: each batch's data
+                                   terms (and CD's negative rows) become means
+                                   weighted by them, divided by the batch's
+                                   total weight (neg_per_batch divides by it
+                                   too); a batch of total weight 0 is skipped.
+                                   PCD's chains stay unweighted. */
 } dn_rbm_train_config;
 
 /* What the caller keeps between epochs. */

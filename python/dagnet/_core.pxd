@@ -224,6 +224,7 @@ cdef extern from "dagnet/rbm.h":
         int neg_per_batch
         int monitor
         uint64_t seed
+        const float *sample_weight
     ctypedef struct dn_rbm_train_state:
         float *chains
         int64_t n_chains

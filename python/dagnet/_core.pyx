@@ -891,12 +891,13 @@ def rbm_train_epoch(W, b, c, X, *, str method="pcd", int k=1, int64_t batch_size
                     float learning_rate=0.1, float momentum=0.0, float l2=0.0,
                     bint shuffle=False, bint neg_per_batch=False, bint monitor=False,
                     uint64_t seed=0, chains=None, velocities=None, int64_t epoch=0,
-                    str visible="bernoulli", int nthreads=0):
+                    str visible="bernoulli", sample_weight=None, int nthreads=0):
     """One epoch of CD-k ("cd") or PCD-k ("pcd") over X, updating W, b, c in
     place (and chains, the PCD hidden state (n_chains, n_hidden), and
     velocities, a tuple (vW, vb, vc) needed when momentum > 0).
     scikit-learn's BernoulliRBM recipe is method="pcd", k=1, shuffle=False,
     neg_per_batch=True with chains of batch_size rows (zeros at the start).
+    sample_weight (n,) weighs the rows (see dn_rbm_train_config).
     Returns (reconstruction error or None, the next epoch counter)."""
     cdef dn_rbm m
     keep = _rbm_model(&m, W, b, c, visible, True)
@@ -915,6 +916,13 @@ def rbm_train_epoch(W, b, c, X, *, str method="pcd", int k=1, int64_t batch_size
     cfg.neg_per_batch = neg_per_batch
     cfg.monitor = monitor
     cfg.seed = seed
+    cdef cnp.ndarray sw
+    if sample_weight is not None:
+        sw = np.ascontiguousarray(sample_weight, dtype=np.float32)
+        if sw.ndim != 1 or sw.shape[0] != x.shape[0]:
+            raise ValueError(f"sample_weight must hold one weight per row of X ({x.shape[0]}), "
+                             f"got shape {np.shape(sample_weight)}")
+        cfg.sample_weight = <const float *>cnp.PyArray_DATA(sw)
     cdef dn_rbm_train_state st
     st.chains = NULL
     st.n_chains = 0

@@ -90,13 +90,18 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
+        return self._fit_weighted(X, None)
+
+    def _fit_weighted(self, X, sample_weight):
+        """fit, with every RBM's statistics weighted by sample_weight (see
+        BernoulliRBM._fit_weighted)."""
         X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
         self.rbms_ = self._make_rbms()
         self._seed = self.rbms_[0].random_state
         self._draws = 0
         h = X
         for rbm in self.rbms_:
-            h = rbm.fit(h).transform(h)
+            h = rbm._fit_weighted(h, sample_weight).transform(h)
         return self
 
     def partial_fit(self, X, y=None):
@@ -226,11 +231,11 @@ class DBNClassifier(MLPClassifier):
         store_params(self, locals())
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        self._pretrain_X = X
+        self._pretrain = (X, sample_weight)
         try:
             return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
         finally:
-            del self._pretrain_X
+            del self._pretrain
 
     def _initialize(self, hidden, n_features, n_out, tshape):
         super()._initialize(hidden, n_features, n_out, tshape)
@@ -241,7 +246,7 @@ class DBNClassifier(MLPClassifier):
                         batch_size=self.pretrain_batch_size, n_iter=self.pretrain_n_iter,
                         method=self.pretrain_method, k=self.pretrain_k,
                         random_state=self._arch["seed"], n_threads=self.n_threads)
-        self.dbn_.fit(self._pretrain_X)
+        self.dbn_._fit_weighted(*self._pretrain)
         # seed 002, 9: RBM i's W (hidden, visible) and hidden bias become
         # dense layer i's weight (inputs, units) = W^T and its bias
         for coef, intercept, rbm in zip(self.coefs_, self.intercepts_, self.dbn_.rbms_):

@@ -110,7 +110,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self._draws = 0
         self._log_z = None
 
-    def _train(self, X, batch_size, monitor):
+    def _train(self, X, batch_size, monitor, sample_weight=None):
         recipe = self._sklearn_recipe()
         err, self._epoch = _core.rbm_train_epoch(
             self.components_, self.intercept_visible_, self.intercept_hidden_, X,
@@ -119,7 +119,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             shuffle=False, neg_per_batch=recipe, monitor=monitor, seed=self._seed,
             chains=self.h_samples_ if self.method == "pcd" else None,
             velocities=self._velocities if self.momentum > 0 else None, epoch=self._epoch,
-            visible=self._visible, nthreads=self._nthreads())
+            visible=self._visible, sample_weight=sample_weight, nthreads=self._nthreads())
         self._log_z = None
         return err
 
@@ -135,6 +135,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         -------
         self
         """
+        return self._fit_weighted(X, None)
+
+    def _fit_weighted(self, X, sample_weight):
+        """fit, with each batch's statistics weighted by sample_weight (used
+        by DBNClassifier's pre-training; scikit-learn's RBM API has no
+        weights, so fit does not take them)."""
         self._check_params()
         X, _ = self._validate(X, reset=True)
         self._initialize(X.shape[1])
@@ -143,7 +149,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         with quiet_blas(nt):
             for it in range(1, self.n_iter + 1):
                 t0 = time.perf_counter()
-                self._train(X, self.batch_size, monitor=False)
+                self._train(X, self.batch_size, monitor=False, sample_weight=sample_weight)
                 if self.verbose:
                     print(f"[{type(self).__name__}] Iteration {it}, "
                           f"{self._progress_figure(X)}, time = {time.perf_counter() - t0:.2f}s")
