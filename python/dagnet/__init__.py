@@ -6,7 +6,21 @@ from layers; the estimators (``MLPClassifier``, ``MLPRegressor``) are
 scikit-learn's, on that core.
 """
 
-from dagnet import _core
+import os
+
+# libgomp reads its wait policy once, when it loads (with dagnet's core, just
+# below, unless something loaded it before). Its default keeps a thread that
+# waits at a barrier spinning for 300,000 pause instructions, milliseconds on
+# recent x86 cores; when another process wants the core, the thread the
+# spinner waits for queues behind that process and a 2-thread training step
+# becomes many times slower than one thread. A short spin keeps the
+# quiet-machine speed (the regions of a step follow each other within
+# microseconds) and gives the core away soon when it is contended
+# (benchmarks/contention.py measures both). Users' own settings win.
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "10000"
+
+from dagnet import _core  # noqa: E402
 
 __version__ = "0.1.0"
 
