@@ -80,6 +80,12 @@ int dn_graph_output_node(const dn_graph_t *g, int k);
 dn_status dn_graph_node_shape(const dn_graph_t *g, int node, dn_shape *shape,
                               int *batched);
 
+/* While building: the per-sample shape a node will have, inferred for it
+ * and its ancestors as dn_graph_compile would (a layer whose settings depend
+ * on its input's size asks for that input's shape). After compile, as
+ * dn_graph_node_shape. */
+dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *batched);
+
 /* The execution order after compile (n_nodes ids). */
 const int *dn_graph_order(const dn_graph_t *g);
 
