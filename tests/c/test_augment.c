@@ -110,7 +110,8 @@ static void test_draws(void)
               "row %lld: the flip is not word 4 i of the stream", (long long)i);
     }
     CHECK(abs(flips - 2000) < 200, "%d flips of 4000", flips);
-    for (int k = 0; k < 7; k++) CHECK(seen[k] > 400, "shift %d drawn %d times of 4000", k - 3, seen[k]);
+    for (int k = 0; k < 7; k++)
+        CHECK(seen[k] > 400, "shift %d drawn %d times of 4000", k - 3, seen[k]);
     CHECK(lo < -14.0 && lo >= -15.0 && hi > 14.0 && hi <= 15.0, "angles in [%g, %g]", lo, hi);
     /* switching the flip off leaves the other draws as they were */
     dn_augment_draw t, u;
