@@ -271,36 +271,95 @@ static void describe_output(const dn_graph_t *g, int v, char *buf, size_t size)
              nd->batched ? "" : ", unbatched");
 }
 
+/* The shape of one node from its inputs' (already inferred). */
+static dn_status infer_node(dn_graph_t *g, dn_node *nd)
+{
+    nd->n_params = 0;
+    nd->saved_per_sample = nd->saved_fixed = nd->ws_per_sample = nd->ws_fixed = 0;
+    for (int i = 0; i < nd->n_in; i++) {
+        nd->in_shape[i] = g->nodes[nd->in[i]].shape;
+        nd->in_batched[i] = g->nodes[nd->in[i]].batched;
+    }
+    const dn_op_def *def = dn_op_get(nd->op);
+    dn_status s = def->infer(nd);
+    if (s) {
+        char msg[1024], ends[512];
+        size_t used = 0;
+        snprintf(msg, sizeof msg, "%s", dn_last_error());
+        ends[0] = 0;
+        for (int i = 0; i < nd->n_in && used < sizeof ends - 200; i++) {
+            char d[200];
+            describe_output(g, nd->in[i], d, sizeof d);
+            used += (size_t)snprintf(ends + used, sizeof ends - used, "%s%s",
+                                     i ? " and " : "", d);
+        }
+        return dn_fail(s, "cannot connect %s to '%s': %s", nd->n_in ? ends : "nothing",
+                       nd->name, msg);
+    }
+    if (nd->shape.ndim + (nd->batched ? 1 : 0) > DN_MAX_DIMS)
+        return dn_fail_node(nd, DN_ERR_INVALID, "its output would have more than %d "
+                            "dimensions", DN_MAX_DIMS);
+    return DN_OK;
+}
+
 static dn_status infer_shapes(dn_graph_t *g)
 {
     for (int p = 0; p < g->n_nodes; p++) {
-        dn_node *nd = &g->nodes[g->order[p]];
-        nd->n_params = 0;
-        nd->saved_per_sample = nd->saved_fixed = nd->ws_per_sample = nd->ws_fixed = 0;
-        for (int i = 0; i < nd->n_in; i++) {
-            nd->in_shape[i] = g->nodes[nd->in[i]].shape;
-            nd->in_batched[i] = g->nodes[nd->in[i]].batched;
-        }
-        const dn_op_def *def = dn_op_get(nd->op);
-        dn_status s = def->infer(nd);
-        if (s) {
-            char msg[1024], ends[512];
-            size_t used = 0;
-            snprintf(msg, sizeof msg, "%s", dn_last_error());
-            ends[0] = 0;
-            for (int i = 0; i < nd->n_in && used < sizeof ends - 200; i++) {
-                char d[200];
-                describe_output(g, nd->in[i], d, sizeof d);
-                used += (size_t)snprintf(ends + used, sizeof ends - used, "%s%s",
-                                         i ? " and " : "", d);
-            }
-            return dn_fail(s, "cannot connect %s to '%s': %s", nd->n_in ? ends : "nothing",
-                           nd->name, msg);
-        }
-        if (nd->shape.ndim + (nd->batched ? 1 : 0) > DN_MAX_DIMS)
-            return dn_fail_node(nd, DN_ERR_INVALID, "its output would have more than %d "
-                                "dimensions", DN_MAX_DIMS);
+        dn_status s = infer_node(g, &g->nodes[g->order[p]]);
+        if (s) return s;
     }
+    return DN_OK;
+}
+
+/* Before compile: infer the node and its ancestors, each once all its inputs
+ * are (passes over the ancestors until none is left; compile redoes it all). */
+dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *batched)
+{
+    if (!g || node < 0 || node >= g->n_nodes)
+        return dn_fail(DN_ERR_INVALID, "node %d does not exist", node);
+    if (g->compiled) return dn_graph_node_shape(g, node, shape, batched);
+    /* state: 0 not an ancestor, 1 ancestor to infer, 2 inferred */
+    unsigned char *state = calloc((size_t)g->n_nodes, 1);
+    int *stack = malloc((size_t)g->n_nodes * sizeof *stack);
+    if (!state || !stack) {
+        free(state);
+        free(stack);
+        return dn_fail(DN_ERR_NOMEM, "out of memory");
+    }
+    int top = 0, left = 1;
+    state[node] = 1;
+    stack[top++] = node;
+    while (top > 0) {
+        const dn_node *nd = &g->nodes[stack[--top]];
+        for (int i = 0; i < nd->n_in; i++)
+            if (!state[nd->in[i]]) {
+                state[nd->in[i]] = 1;
+                stack[top++] = nd->in[i];
+                left++;
+            }
+    }
+    dn_status s = DN_OK;
+    for (int progress = 1; left > 0 && progress && !s;) {
+        progress = 0;
+        for (int v = 0; v < g->n_nodes && !s; v++) {
+            dn_node *nd = &g->nodes[v];
+            int ready = state[v] == 1;
+            for (int i = 0; i < nd->n_in && ready; i++) ready = state[nd->in[i]] == 2;
+            if (!ready) continue;
+            s = infer_node(g, nd);
+            state[v] = 2;
+            left--;
+            progress = 1;
+        }
+    }
+    if (!s && left > 0)
+        s = dn_fail(DN_ERR_INVALID, "'%s' depends on a cycle; a network must be a directed "
+                    "acyclic graph", g->nodes[node].name);
+    free(state);
+    free(stack);
+    if (s) return s;
+    *shape = g->nodes[node].shape;
+    if (batched) *batched = g->nodes[node].batched;
     return DN_OK;
 }
 

@@ -4,6 +4,7 @@
 #define DAGNET_GRAPH_IMPL_H
 
 #include "internal.h"
+#include "dagnet/augment.h"
 
 /* A compiled parameter. */
 typedef struct dn_param_rec {
@@ -68,6 +69,8 @@ struct dn_graph {
     uint64_t epoch;
     int64_t *perm;
     int64_t perm_cap;
+    dn_augment_config augment; /* of input augment_input in training epochs */
+    int augment_input;
 };
 
 /* src/exec.c */

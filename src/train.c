@@ -121,7 +121,11 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
         dn_rng_permutation(g->seed, DN_STREAM_SHUFFLE + g->epoch, g->perm, n_samples);
     else
         for (int64_t i = 0; i < n_samples; i++) g->perm[i] = i;
-    g->epoch++;
+    const uint64_t epoch = g->epoch++;
+    /* the augmented input reads its rows through the transforms instead of
+     * the gather (include/dagnet/augment.h) */
+    const int aug = dn_augment_enabled(&g->augment) && data && data[g->augment_input]
+                    ? g->augment_input : -1;
     /* with reg_per_sample the regulariser is divided by the batch's total
      * sample weight, the denominator of its loss (scikit-learn's alpha) */
     const dn_node *loss_nd = &g->nodes[g->loss_node];
@@ -135,8 +139,15 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
         for (int k = 0; k < g->n_inputs; k++) {
             int v = g->inputs[k];
             if (!g->plan.active[v]) continue;
-            gather((float *)g->val[v], data ? data[k] : NULL, g->perm, start, m,
-                   dn_shape_numel(&g->nodes[v].shape), nt);
+            const dn_shape *sh = &g->nodes[v].shape;
+            if (k == aug)
+                s = dn_augment_batch(&g->augment, data[k], g->perm + start, m, sh->dims[0],
+                                     sh->dims[1], sh->dims[2], g->seed, epoch,
+                                     (float *)g->val[v], nt);
+            else
+                gather((float *)g->val[v], data ? data[k] : NULL, g->perm, start, m,
+                       dn_shape_numel(sh), nt);
+            if (s) return s;
         }
         /* read before the run: the weights' buffer is reused after the loss's backward */
         double wsum = (double)m;

@@ -17,6 +17,7 @@
  *   init.h    parameter initialisers
  *   optim.h   optimiser updates, weight decay, max-norm, clipping
  *   graph.h   building, compiling, running and training a graph
+ *   augment.h random image transforms in training epochs (shift, flip, rotation)
  *   rbm.h     restricted Boltzmann machines: samplers, CD/PCD, log Z
  *
  * Conventions: names are dn_<thing>_<action>; every function that can fail
@@ -61,6 +62,7 @@
 #include "dagnet/init.h"
 #include "dagnet/optim.h"
 #include "dagnet/graph.h"
+#include "dagnet/augment.h"
 #include "dagnet/rbm.h"
 
 #endif

@@ -80,6 +80,12 @@ int dn_graph_output_node(const dn_graph_t *g, int k);
 dn_status dn_graph_node_shape(const dn_graph_t *g, int node, dn_shape *shape,
                               int *batched);
 
+/* While building: the per-sample shape a node will have, inferred for it
+ * and its ancestors as dn_graph_compile would (a layer whose settings depend
+ * on its input's size asks for that input's shape). After compile, as
+ * dn_graph_node_shape. */
+dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *batched);
+
 /* The execution order after compile (n_nodes ids). */
 const int *dn_graph_order(const dn_graph_t *g);
 
@@ -139,8 +145,9 @@ dn_status dn_graph_set_lr(dn_graph_t *g, float lr);
 /* One epoch: shuffle (when asked) with the graph's seed and epoch counter,
  * then for each batch gather rows, forward, loss, backward, update. data[k]
  * points at n_samples rows of input k; NULL fills that input with ones
- * (unweighted samples). *mean_loss is the sample-weighted mean of the batch
- * losses plus the regularisation term. DN_ERR_NUMERIC when a batch loss
+ * (unweighted samples); an input set with dn_graph_set_augment reads its
+ * rows through random image transforms (augment.h). *mean_loss is the
+ * sample-weighted mean of the batch losses plus the regularisation term. DN_ERR_NUMERIC when a batch loss
  * turns NaN or infinite: the epoch stops before that batch's update. */
 dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data,
                                int64_t n_samples, int64_t batch_size,

@@ -159,6 +159,7 @@ cdef extern from "dagnet/graph.h":
     int dn_graph_input_node(const dn_graph_t *g, int k)
     int dn_graph_output_node(const dn_graph_t *g, int k)
     dn_status dn_graph_node_shape(const dn_graph_t *g, int node, dn_shape *shape, int *batched)
+    dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *batched)
     const int *dn_graph_order(const dn_graph_t *g)
     int dn_graph_num_params(const dn_graph_t *g)
     ctypedef struct dn_param_info:
@@ -274,3 +275,25 @@ cdef extern from "dagnet/rbm.h":
     dn_status dn_rbm_ais_betas(int64_t n, double *betas)
     dn_status dn_rbm_log_z_ais(const dn_rbm *m, const dn_rbm_ais_config *c, int nthreads,
                                dn_rbm_ais_result *out, double *log_w) nogil
+
+cdef extern from "dagnet/augment.h":
+    ctypedef struct dn_augment_config:
+        int max_shift
+        int flip
+        float max_degrees
+        float fill_value
+    ctypedef struct dn_augment_draw:
+        int flip
+        float degrees
+        int dy, dx
+    dn_status dn_augment_check(const dn_augment_config *c, int64_t H, int64_t W)
+    void dn_augment_draw_sample(const dn_augment_config *c, uint64_t seed, uint64_t epoch,
+                                int64_t index, dn_augment_draw *t)
+    void dn_augment_apply(const dn_augment_draw *t, float fill_value, const float *src,
+                          int64_t C, int64_t H, int64_t W, float *dst) nogil
+    void dn_augment_apply_ref(const dn_augment_draw *t, float fill_value, const float *src,
+                              int64_t C, int64_t H, int64_t W, float *dst) nogil
+    dn_status dn_augment_batch(const dn_augment_config *c, const float *src,
+                               const int64_t *rows, int64_t m, int64_t C, int64_t H, int64_t W,
+                               uint64_t seed, uint64_t epoch, float *dst, int nthreads) nogil
+    dn_status dn_graph_set_augment(dn_graph_t *g, int input, const dn_augment_config *c)

@@ -9,6 +9,7 @@ core.
 (5, 1)
 """
 
+from dagnet.nn.augment import Augment
 from dagnet.nn.layers import (Activation, Add, AvgPool2D, BatchNorm, Concat, Conv2D,
                               Conv2DTranspose, Dense, Dropout, Flatten, GlobalAvgPool2D, Input,
                               Layer, LayerNorm, MaxPool2D, Multiply, Node, Reshape, Slice, Split,
@@ -22,4 +23,4 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNorm", "Concat", "Conv2D", "C
            "Dense", "Dropout", "Flatten", "GlobalAvgPool2D", "Input", "Layer", "LayerNorm",
            "MaxPool2D", "Model", "Multiply", "Node", "Reshape", "Sequential", "Slice", "Split",
            "Subtract", "UpSampling2D", "node_shape", "residual_block", "LOSSES", "OPTIMIZERS",
-           "INITIALIZERS"]
+           "INITIALIZERS", "Augment"]

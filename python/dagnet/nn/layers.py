@@ -311,19 +311,29 @@ def _padding4(layer, padding):
     return v
 
 
-def _conv_padding(layer, padding, kernel, stride, dilation):
-    """Keras' 'valid' (none) and 'same' (output size = input size; stride 1
-    only, as in PyTorch, since with a stride the amounts depend on the input
-    size) as explicit (top, bottom, left, right)."""
+def _same_padding(size, kernel, stride, dilation):
+    """TensorFlow's 'same' along one axis: output ceil(size / stride), total
+    padding max((ceil(size / stride) - 1) stride + (kernel - 1) dilation + 1
+    - size, 0), the odd pixel at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_padding(layer, padding, kernel, stride, dilation, input_shape):
+    """Keras' 'valid' (none) and 'same' (output size ceil(input size /
+    stride), as TensorFlow pads; with a stride the amounts depend on the
+    input's height and width, from ``input_shape()``) as explicit (top,
+    bottom, left, right)."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"{layer}: padding='same' needs stride 1, got {stride}; give "
-                                 f"the padding as ints, e.g. padding={kernel[0] // 2}")
-            th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
-            return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+            shape = input_shape()
+            if len(shape) != 3:
+                return (0, 0, 0, 0)  # not an image: compiling says what is wrong
+            return _same_padding(shape[1], kernel[0], stride[0], dilation[0]) + \
+                _same_padding(shape[2], kernel[1], stride[1], dilation[1])
         raise ValueError(f"{layer}: padding must be 'valid', 'same' or ints, got {padding!r}")
     return _padding4(layer, padding)
 
@@ -350,7 +360,7 @@ class _ConvBase(Layer):
         self.bias_scale = bias_scale
         self.alpha = alpha
 
-    def _extra(self, kernel, stride, dilation):
+    def _extra(self, kernel, stride, dilation, input_shape):
         return {}
 
     def emit(self, g, ids):
@@ -369,7 +379,8 @@ class _ConvBase(Layer):
                           act=act if (fused and act) else "identity", alpha=alpha,
                           w_init=self.kernel_initializer, w_scale=self.kernel_scale,
                           b_init=self.bias_initializer, b_scale=self.bias_scale,
-                          **self._extra(kernel, stride, dilation))
+                          **self._extra(kernel, stride, dilation,
+                                        lambda: g.infer_shape(ids[0])[0]))
         self._name(g, node)
         if fused:
             return node
@@ -387,7 +398,10 @@ class Conv2D(_ConvBase):
     ----------
     filters : int
     kernel_size, stride, dilation : int or (h, w)
-    padding : 'valid', 'same' (stride 1), int, (h, w) or (top, bottom, left, right)
+    padding : 'valid', 'same', int, (h, w) or (top, bottom, left, right)
+        'same' gives Ho = ceil(H / stride) and pads as TensorFlow does: in
+        all max((Ho - 1) stride + dilation (KH - 1) + 1 - H, 0) rows, the
+        odd one at the bottom (columns likewise, the odd one at the right).
     groups : int
         Input and output channels split into this many independent groups;
         groups = C_in = filters is a depthwise convolution.
@@ -416,8 +430,9 @@ class Conv2D(_ConvBase):
                          activation, kernel_initializer, bias_initializer, kernel_scale,
                          bias_scale, alpha, name)
 
-    def _extra(self, kernel, stride, dilation):
-        return {"pad": _conv_padding(self.name, self.padding, kernel, stride, dilation)}
+    def _extra(self, kernel, stride, dilation, input_shape):
+        return {"pad": _conv_padding(self.name, self.padding, kernel, stride, dilation,
+                                     input_shape)}
 
 
 class Conv2DTranspose(_ConvBase):
@@ -429,7 +444,11 @@ class Conv2DTranspose(_ConvBase):
 
     padding (int, (h, w) or (top, bottom, left, right)) cuts rows and
     columns off the output; output_padding (< stride or < dilation) adds
-    them at the bottom and right.
+    them at the bottom and right. padding='same' gives Ho = H stride, as
+    TensorFlow's (the gradient of a 'same' Conv2D of an H stride input):
+    with c = dilation (KH - 1) + 1 - stride it cuts c rows when c > 0, the
+    odd one at the bottom, and adds -c rows at the bottom when c < 0;
+    'valid' cuts none.
 
     Examples
     --------
@@ -450,13 +469,22 @@ class Conv2DTranspose(_ConvBase):
                          bias_scale, alpha, name)
         self.output_padding = output_padding
 
-    def _extra(self, kernel, stride, dilation):
+    def _extra(self, kernel, stride, dilation, input_shape):
         op = self.output_padding
         op = (op, op) if isinstance(op, int) else tuple(op)
         if len(op) != 2 or min(op) < 0:
             raise ValueError(f"{self.name}: output_padding must be an int >= 0 or a pair, got "
                              f"{self.output_padding!r}")
-        return {"pad": _padding4(self.name, self.padding), "out_pad": op}
+        if self.padding == "same":
+            if op != (0, 0):
+                raise ValueError(f"{self.name}: padding='same' sets the output padding itself; "
+                                 f"leave output_padding at 0 (got {self.output_padding!r})")
+            c = [dilation[k] * (kernel[k] - 1) + 1 - stride[k] for k in range(2)]
+            cut = [max(ck, 0) for ck in c]
+            return {"pad": (cut[0] // 2, cut[0] - cut[0] // 2, cut[1] // 2, cut[1] - cut[1] // 2),
+                    "out_pad": (max(-c[0], 0), max(-c[1], 0))}
+        pad = (0, 0, 0, 0) if self.padding == "valid" else _padding4(self.name, self.padding)
+        return {"pad": pad, "out_pad": op}
 
 
 class _Pool(Layer):

@@ -13,6 +13,7 @@ import numpy as np
 from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import as_float32, seed_from
+from dagnet.nn.augment import as_augment
 from dagnet.nn.layers import InputLayer, Node, Input, Layer
 
 LOSSES = {
@@ -86,6 +87,7 @@ class Model:
         self._graph = None
         self._loss = None
         self._optimizer = None
+        self._augment = None
         self._train_graph = None
         self._target_shape = None
         self._seed = None
@@ -205,18 +207,24 @@ class Model:
 
     # --- training -----------------------------------------------------------
 
-    def compile(self, loss, optimizer="adam", learning_rate=0.001, **settings):
+    def compile(self, loss, optimizer="adam", learning_rate=0.001, augment=None, **settings):
         """Choose the loss and the optimiser for fit(). ``loss``:
         'squared_error', 'binary_cross_entropy' (from logits),
         'softmax_cross_entropy' (from logits) or 'poisson' (log link);
         ``optimizer``: one of OPTIMIZERS; settings: momentum, beta1, beta2,
-        eps, rho, weight_decay, l2, l1, max_norm, clip_norm."""
+        eps, rho, weight_decay, l2, l1, max_norm, clip_norm. ``augment``
+        (a dagnet.nn.Augment or a dict of its settings) transforms the
+        images of the first input in every training epoch."""
+        augment = as_augment(augment)
+        if augment is not None:
+            augment.settings()  # raises on a bad setting now rather than in fit
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; use one of {sorted(LOSSES)}")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; use one of {list(OPTIMIZERS)}")
         self._loss = LOSSES[loss]
         self._optimizer = (optimizer, dict(settings, lr=learning_rate))
+        self._augment = augment
         self._train_graph = None
         return self
 
@@ -231,6 +239,8 @@ class Model:
                 value[...] = current[name]
         name, settings = self._optimizer
         g.set_optimizer(name, **settings)
+        if self._augment is not None:
+            g.set_augment(0, **self._augment.settings())
         self._graph = self._train_graph = g
         self._target_shape = target_shape
         return g
