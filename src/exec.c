@@ -312,7 +312,7 @@ dn_status dn_exec_backward(dn_graph_t *g, const float *const *grad_outputs, int 
         const float *src = (grad_outputs && pl->target == DN_TARGET_OUTPUTS) ? grad_outputs[k] : NULL;
         if (src) {
             for (int64_t i = 0; i < m; i++) gb[i] += src[i];
-        } else if (g->nodes[v].op == DN_OP_LOSS) {
+        } else if (dn_op_get(g->nodes[v].op)->flags & DN_OPF_LOSS) {
             for (int64_t i = 0; i < m; i++) gb[i] += 1.0f;
         }
     }

@@ -430,7 +430,7 @@ dn_status dn_graph_compile(dn_graph_t *g, uint64_t seed)
     if ((s = infer_shapes(g))) return s;
     g->loss_node = -1;
     for (int v = 0; v < g->n_nodes; v++) {
-        if (g->nodes[v].op != DN_OP_LOSS) continue;
+        if (!(dn_op_get(g->nodes[v].op)->flags & DN_OPF_LOSS)) continue;
         if (g->loss_node >= 0) { g->loss_node = -2; break; }
         g->loss_node = v;
     }
@@ -443,7 +443,8 @@ dn_status dn_graph_compile(dn_graph_t *g, uint64_t seed)
             for (int i = 0; i < g->nodes[v].n_in; i++) used[g->nodes[v].in[i]] = 1;
         int n = 0;
         for (int v = 0; v < g->n_nodes; v++)
-            if (!used[v] && g->nodes[v].op != DN_OP_LOSS && g->nodes[v].op != DN_OP_INPUT)
+            if (!used[v] && !(dn_op_get(g->nodes[v].op)->flags & DN_OPF_LOSS) &&
+                g->nodes[v].op != DN_OP_INPUT)
                 o[n++] = v;
         free(used);
         if (n == 0) { free(o); return dn_fail(DN_ERR_INVALID, "the graph has no output node"); }

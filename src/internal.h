@@ -124,6 +124,8 @@ extern const dn_op_def dn_opdef_input, dn_opdef_linear, dn_opdef_matmul,
     dn_opdef_concat, dn_opdef_slice, dn_opdef_dropout, dn_opdef_batchnorm,
     dn_opdef_layernorm, dn_opdef_loss, dn_opdef_conv2d, dn_opdef_conv2d_transpose,
     dn_opdef_maxpool2d, dn_opdef_avgpool2d, dn_opdef_global_avgpool2d, dn_opdef_upsample2d;
+extern const dn_op_def dn_opdef_reparameterize, dn_opdef_gaussian_kl, dn_opdef_vae_loss,
+    dn_opdef_spectral_linear;
 
 /* Helpers for infer functions and kernels (src/graph.c, src/status.c). */
 dn_status dn_fail_node(const dn_node *node, dn_status s, const char *fmt, ...)

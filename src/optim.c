@@ -109,6 +109,7 @@ dn_status dn_optim_check(const dn_optim_config *c)
     if ((s = check_range("l1", c->l1, 0, 0, INFINITY, 1))) return s;
     if ((s = check_range("max_norm", c->max_norm, 0, 0, INFINITY, 1))) return s;
     if ((s = check_range("clip_norm", c->clip_norm, 0, 0, INFINITY, 1))) return s;
+    if ((s = check_range("clip_value", c->clip_value, 0, 0, INFINITY, 1))) return s;
     return DN_OK;
 }
 
@@ -370,6 +371,13 @@ static dn_status check_step(const dn_optim_config *c, const dn_param_view *param
     return DN_OK;
 }
 
+/* w (n) clipped to [-clip, clip]. */
+DN_TARGET_CLONES
+static void clip_values(float *w, int64_t n, float clip)
+{
+    for (int64_t i = 0; i < n; i++) w[i] = DN_MIN(DN_MAX(w[i], -clip), clip);
+}
+
 dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
                         int n, int64_t t, double batch, int nthreads,
                         double *reg_loss)
@@ -430,5 +438,10 @@ dn_status dn_optim_step(const dn_optim_config *c, dn_param_view *params,
             if (params[i].constrain && params[i].size > 0)
                 max_norm_columns(params[i].value, params[i].size, params[i].cols,
                                  c->max_norm, nt);
+
+    /* 5. weight clipping */
+    if (c->clip_value > 0)
+        for (int i = 0; i < n; i++)
+            clip_values(params[i].value, params[i].size, c->clip_value);
     return DN_OK;
 }

@@ -136,7 +136,8 @@ int64_t dn_graph_activation_bytes(const dn_graph_t *g);
 /* --- training ------------------------------------------------------------ */
 
 /* Set (and reset) the optimiser; allocates its state. The graph must have
- * exactly one LOSS node, which training minimises. */
+ * exactly one loss node (an op flagged as a loss: DN_OP_LOSS or
+ * DN_OP_VAE_LOSS, sample weights in its input 2), which training minimises. */
 dn_status dn_graph_set_optimizer(dn_graph_t *g, const dn_optim_config *c);
 
 /* Change the learning rate of the optimiser in place (schedules). */

@@ -51,6 +51,16 @@ typedef enum dn_op {
     DN_OP_AVGPOOL2D,    /* mean over windows (attrs.count_pad) */
     DN_OP_GLOBAL_AVGPOOL2D, /* (C, H, W) -> (C): mean over H and W */
     DN_OP_UPSAMPLE2D,   /* nearest neighbour: (C, H, W) -> (C, H fh, W fw) */
+    /* Variational autoencoders (src/ops/variational.c). */
+    DN_OP_REPARAMETERIZE, /* (mu, logvar) -> mu + exp(logvar / 2) eps, eps ~ N(0, I) drawn
+                             in the core: fresh in training, fixed per position at inference */
+    DN_OP_GAUSSIAN_KL,  /* (mu, logvar) -> (1,): KL(N(mu, e^logvar) || N(0, I)) per sample */
+    DN_OP_VAE_LOSS,     /* (pred, target, sample_weight, penalty) -> scalar: a LOSS whose
+                           per-sample loss (attrs.loss MSE or BCE_LOGITS) adds
+                           attrs.scale * penalty (the KL): the negative ELBO */
+    /* Spectral normalisation (src/ops/spectral.c). */
+    DN_OP_SPECTRAL_LINEAR, /* Y = act(X W / sigma(W) + b), sigma by power iteration with a
+                              persistent vector u (non-trainable state) */
     DN_OP_COUNT
 } dn_op;
 

@@ -19,6 +19,9 @@
  *   4. max-norm constraint on constrained parameters (seed 000, 6.2): each
  *      unit's incoming weight vector (a column of W (n_in, n_out)) is scaled
  *      down to norm max_norm when longer.
+ *   5. weight clipping (clip_value > 0): every element of every parameter is
+ *      clipped to [-clip_value, clip_value], the WGAN critic's crude
+ *      Lipschitz bound (Arjovsky et al., 2017; seed 004 checklist, 8.17 [STD]).
  */
 #ifndef DAGNET_OPTIM_H
 #define DAGNET_OPTIM_H
@@ -53,6 +56,7 @@ typedef struct dn_optim_config {
     int reg_per_sample; /* divide l2 and l1 by the batch's total sample weight (0) */
     float max_norm;     /* max-norm constraint, 0 for none */
     float clip_norm;    /* clip the global gradient norm, 0 for none */
+    float clip_value;   /* clip every parameter to [-clip_value, clip_value], 0 for none */
 } dn_optim_config;
 
 void dn_optim_default(dn_optim_config *c, dn_optim_kind kind);

@@ -25,9 +25,9 @@ from dagnet import _core  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor", "nn", "__version__"]
+           "MLPRegressor", "nn", "__version__", "VAE", "GAN"]
 
-_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6]}
+_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6] + ["VAE", "GAN"]}
 
 
 def __getattr__(name):

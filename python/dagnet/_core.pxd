@@ -122,6 +122,7 @@ cdef extern from "dagnet/optim.h":
         int reg_per_sample
         float max_norm
         float clip_norm
+        float clip_value
     void dn_optim_default(dn_optim_config *c, dn_optim_kind kind)
     dn_status dn_optim_from_name(const char *name, dn_optim_kind *out)
     int dn_optim_state_slots(dn_optim_kind kind)

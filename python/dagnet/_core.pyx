@@ -163,6 +163,7 @@ cdef dn_optim_config make_optim(str name, dict kw) except *:
         elif key == "reg_per_sample": c.reg_per_sample = int(bool(value))
         elif key == "max_norm": c.max_norm = float(value)
         elif key == "clip_norm": c.clip_norm = float(value)
+        elif key == "clip_value": c.clip_value = float(value)
         else:
             raise TypeError(f"unknown optimiser setting '{key}'")
     check(dn_optim_check(&c))

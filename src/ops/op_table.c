@@ -29,6 +29,10 @@ static const dn_op_def *const table[] = {
     [DN_OP_AVGPOOL2D] = &dn_opdef_avgpool2d,
     [DN_OP_GLOBAL_AVGPOOL2D] = &dn_opdef_global_avgpool2d,
     [DN_OP_UPSAMPLE2D] = &dn_opdef_upsample2d,
+    [DN_OP_REPARAMETERIZE] = &dn_opdef_reparameterize,
+    [DN_OP_GAUSSIAN_KL] = &dn_opdef_gaussian_kl,
+    [DN_OP_VAE_LOSS] = &dn_opdef_vae_loss,
+    [DN_OP_SPECTRAL_LINEAR] = &dn_opdef_spectral_linear,
 };
 
 _Static_assert(sizeof table / sizeof table[0] == DN_OP_COUNT,

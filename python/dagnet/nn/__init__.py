@@ -14,6 +14,7 @@ from dagnet.nn.layers import (Activation, Add, AvgPool2D, BatchNorm, Concat, Con
                               Conv2DTranspose, Dense, Dropout, Flatten, GlobalAvgPool2D, Input,
                               Layer, LayerNorm, MaxPool2D, Multiply, Node, Reshape, Slice, Split,
                               Subtract, UpSampling2D, node_shape, residual_block)
+from dagnet.nn.layers import GaussianKL, Reparameterize, SpectralDense
 from dagnet.nn.model import LOSSES, OPTIMIZERS, Model, Sequential
 
 INITIALIZERS = ("zeros", "constant", "uniform", "normal", "lecun_uniform", "lecun_normal",
@@ -23,4 +24,4 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNorm", "Concat", "Conv2D", "C
            "Dense", "Dropout", "Flatten", "GlobalAvgPool2D", "Input", "Layer", "LayerNorm",
            "MaxPool2D", "Model", "Multiply", "Node", "Reshape", "Sequential", "Slice", "Split",
            "Subtract", "UpSampling2D", "node_shape", "residual_block", "LOSSES", "OPTIMIZERS",
-           "INITIALIZERS", "Augment"]
+           "INITIALIZERS", "Augment", "GaussianKL", "Reparameterize", "SpectralDense"]

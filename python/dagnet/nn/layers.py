@@ -102,6 +102,8 @@ class Dense(Layer):
         Slope of 'leaky_relu' (0.01) or alpha of 'elu' (1.0).
     """
 
+    _op = "linear"
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_scale=1.0, bias_scale=0.0, alpha=None, name=None):
@@ -121,7 +123,7 @@ class Dense(Layer):
         act = _check_activation(self.activation)
         alpha = self.alpha if self.alpha is not None else (1.0 if act == "elu" else 0.01)
         fused = act is None or (act in _core.act_names() and _core.act_fusable(act))
-        lin = g.add_node("linear", ids, units=self.units, use_bias=self.use_bias,
+        lin = g.add_node(self._op, ids, units=self.units, use_bias=self.use_bias,
                          act=act if (fused and act) else "identity", alpha=alpha,
                          w_init=self.kernel_initializer, w_scale=self.kernel_scale,
                          b_init=self.bias_initializer, b_scale=self.bias_scale)
@@ -591,3 +593,48 @@ def residual_block(x, filters, stride=1, name=None):
         shortcut = BatchNorm(name=f"{base}.proj_bn")(shortcut)
     h = Add(name=f"{base}.add")([h, shortcut])
     return Activation("relu", name=f"{base}.relu2")(h)
+
+
+class SpectralDense(Dense):
+    """A dense layer whose weight is divided by its largest singular value,
+    estimated by one power-iteration step per training forward from a
+    persistent vector (the non-trainable parameter ``<name>.u``): spectral
+    normalisation (Miyato et al., 2018), which keeps the layer 1-Lipschitz,
+    as a WGAN critic needs. Samples must be vectors (n_in,). Parameters as
+    ``Dense``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet.nn import Sequential, SpectralDense
+    >>> model = Sequential([SpectralDense(3)]).build(input_shape=(4,), random_state=0)
+    >>> for _ in range(50):  # each training forward refines the estimate
+    ...     _ = model.forward(np.eye(4), training=True)
+    >>> bool(np.isclose(np.linalg.norm(model.forward(np.eye(4)), 2), 1.0, atol=1e-3))
+    True
+    """
+
+    _op = "spectral_linear"
+
+
+class Reparameterize(Layer):
+    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) drawn in the core: a new
+    draw in every training run; at inference one fixed draw shared by all
+    samples, so results are a deterministic function of each sample. Called
+    on ``[mu, logvar]`` (the VAE's reparameterisation, seed 004 7.2.1)."""
+
+    n_inputs = 2
+
+    def emit(self, g, ids):
+        return self._name(g, g.add_node("reparameterize", ids))
+
+
+class GaussianKL(Layer):
+    """Per sample, KL(N(mu, diag exp(logvar)) || N(0, I)) =
+    0.5 sum(mu^2 + exp(logvar) - logvar - 1), shape (1,). Called on
+    ``[mu, logvar]``."""
+
+    n_inputs = 2
+
+    def emit(self, g, ids):
+        return self._name(g, g.add_node("gaussian_kl", ids))

@@ -110,7 +110,9 @@ class Model:
             ids[id(node)] = node.layer.emit(g, [ids[id(p)] for p in node.inputs])
         out_ids = [ids[id(y)] for y in self.outputs]
         g.set_outputs(out_ids)
-        if loss is not None:
+        if callable(loss):  # it adds its own loss nodes (and their inputs)
+            loss(g, out_ids)
+        elif loss is not None:
             if len(out_ids) != 1:
                 raise ValueError("training needs a model with one output")
             t = g.add_input(target_shape)
