@@ -89,23 +89,90 @@ def tour_rbm(X_train, X_test):
           f"{rbm.score(Xb_test):.2f} nats; pseudo-likelihood "
           f"{rbm.score_samples(Xb_test).mean():.2f}")
     samples = rbm.sample(32, n_steps=1000, mean=True)
+    path = _save_digits(samples, "digits sampled from dagnet's BernoulliRBM (1000 Gibbs steps "
+                        "each)", "dagnet_rbm_samples.png")
+    if path:
+        print(f"  32 samples from the model (1000 Gibbs steps each, shown as p(v | h)): "
+              f"saved to {path}")
+
+
+def _pyplot():
+    """matplotlib's pyplot on a file backend, or None (saying how to get it)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("  (pip install matplotlib, or dagnet[plot], to save a picture of samples)")
-        return
-    fig, axes = plt.subplots(4, 8, figsize=(8, 4.4))
-    for ax, img in zip(axes.ravel(), samples):
-        ax.imshow(img.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+        print("  (pip install matplotlib, or dagnet[plot], to save a picture)")
+        return None
+    return plt
+
+
+def _save_digits(images, title, path, rows=4, cols=8):
+    """A grid of 8x8 images in [0, 1] saved to path; returns path, or None
+    without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, axes = plt.subplots(rows, cols, figsize=(cols, rows * 1.1))
+    for ax, img in zip(axes.ravel(), images):
+        ax.imshow(np.reshape(img, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
         ax.axis("off")
-    fig.suptitle("digits sampled from dagnet's BernoulliRBM (1000 Gibbs steps each)")
-    path = "dagnet_rbm_samples.png"
+    fig.suptitle(title)
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    print(f"  32 samples from the model (1000 Gibbs steps each, shown as p(v | h)): "
-          f"saved to {path}")
+    return path
+
+
+def tour_vae(X_train, X_test):
+    """A VAE on digits: the held-out ELBO after each epoch, and new digits
+    drawn from the prior."""
+    from dagnet import VAE
+
+    print("\nVAE(n_components=8, hidden_layer_sizes=(128,), decoder='bernoulli') on digits:")
+    vae = VAE(n_components=8, hidden_layer_sizes=(128,), decoder="bernoulli", max_iter=30,
+              early_stopping=True, n_iter_no_change=30, random_state=0)
+    t = _timed_fit(vae, X_train, None)
+    curve = ", ".join(f"{v:.1f}" for v in vae.validation_scores_[:6])
+    print(f"  validation ELBO per image over the first epochs: {curve}, ... "
+          f"{vae.validation_scores_[-1]:.1f} after {vae.n_iter_}")
+    print(f"  test ELBO per image {vae.score(X_test):.2f} nats; fit {t:.2f} s")
+    path = _save_digits(vae.sample(32), "digits decoded from z ~ N(0, I) by dagnet's VAE",
+                        "dagnet_vae_samples.png")
+    if path:
+        print(f"  32 samples (decoder means of z drawn from the prior): saved to {path}")
+
+
+def tour_gan():
+    """A GAN on a ring of 8 Gaussians: how many modes its samples cover."""
+    from dagnet import GAN
+
+    std, k = 0.05, np.arange(8) * np.pi / 4
+    centers = 2 * np.c_[np.cos(k), np.sin(k)]
+    rng = np.random.RandomState(0)
+    X = centers[rng.randint(8, size=2000)] + std * rng.randn(2000, 2)
+    print("\nGAN(loss='non-saturating') on a ring of 8 Gaussians (std 0.05, radius 2):")
+    gan = GAN(learning_rate_init=5e-4, max_iter=60, random_state=0)
+    t = _timed_fit(gan, X, None)
+    S = gan.sample(2000)
+    d = np.linalg.norm(S[:, None] - centers[None], axis=2)
+    near = d.min(axis=1) < 3 * std
+    modes = len(np.unique(d.argmin(axis=1)[near]))
+    print(f"  {modes} of 8 modes covered; {near.mean():.0%} of 2000 samples within 3 std of "
+          f"a mode; fit {t:.2f} s")
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(X[:, 0], X[:, 1], s=2, alpha=0.3, label="data")
+    ax.scatter(S[:, 0], S[:, 1], s=2, alpha=0.3, label="GAN samples")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=5)
+    ax.set_title("dagnet's GAN on a ring of 8 Gaussians")
+    path = "dagnet_gan_ring.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"  data and samples: saved to {path}")
 
 
 def main():
@@ -119,6 +186,8 @@ def main():
     tour_mlp(*data)
     tour_nn(*data)
     tour_rbm(data[0], data[1])
+    tour_vae(data[0], data[1])
+    tour_gan()
 
 
 if __name__ == "__main__":
