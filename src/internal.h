@@ -147,6 +147,9 @@ int dn_axis_norm(int axis, int full_ndim);
 /* DN_ERR_INVALID naming the shape unless input i of node is an image
  * (channels, height, width) per sample. */
 dn_status dn_node_expect_image(dn_node *node, int i);
+/* DN_ERR_INVALID unless a dense layer's units and fused activation (with its
+ * alpha) are valid (src/ops/linear.c; dense-like ops share it). */
+dn_status dn_dense_attrs_check(dn_node *node);
 /* Declare a parameter on a node during infer; returns its index. */
 int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
                   dn_init init, float scale, int64_t fan_in, int64_t fan_out,

@@ -13,13 +13,10 @@
 #include "internal.h"
 #include "fastmath.h"
 
-static dn_status linear_infer(dn_node *node)
+/* The attributes every dense layer checks: units and a fusable activation. */
+dn_status dn_dense_attrs_check(dn_node *node)
 {
     const dn_attrs *a = &node->attrs;
-    const dn_shape *in = &node->in_shape[0];
-    if (in->ndim < 1)
-        return dn_fail_node(node, DN_ERR_INVALID, "a dense layer needs inputs with a feature "
-                            "dimension; flatten or reshape scalar samples to (1,) first");
     if (a->units < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "units must be >= 1, got %lld",
                             (long long)a->units);
@@ -30,6 +27,18 @@ static dn_status linear_infer(dn_node *node)
         !(a->alpha >= 0.0f && isfinite(a->alpha)))
         return dn_fail_node(node, DN_ERR_INVALID, "%s needs alpha >= 0 (its gradient is computed "
                             "from the output), got %g", dn_act_name(a->act), (double)a->alpha);
+    return DN_OK;
+}
+
+static dn_status linear_infer(dn_node *node)
+{
+    const dn_attrs *a = &node->attrs;
+    const dn_shape *in = &node->in_shape[0];
+    if (in->ndim < 1)
+        return dn_fail_node(node, DN_ERR_INVALID, "a dense layer needs inputs with a feature "
+                            "dimension; flatten or reshape scalar samples to (1,) first");
+    dn_status s = dn_dense_attrs_check(node);
+    if (s) return s;
     int64_t n_in = in->dims[in->ndim - 1];
     if (n_in < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "the input has 0 features");

@@ -28,12 +28,8 @@ static dn_status spectral_infer(dn_node *node)
     if (in->ndim != 1 || !node->in_batched[0])
         return dn_fail_node(node, DN_ERR_INVALID, "a spectrally normalised dense layer needs "
                             "batched samples of shape (n_in,); flatten them first");
-    if (a->units < 1)
-        return dn_fail_node(node, DN_ERR_INVALID, "units must be >= 1, got %lld",
-                            (long long)a->units);
-    if (!dn_act_fusable(a->act))
-        return dn_fail_node(node, DN_ERR_INVALID, "activation '%s' cannot be fused into a dense "
-                            "layer; add it as a separate activation node", dn_act_name(a->act));
+    dn_status s = dn_dense_attrs_check(node);
+    if (s) return s;
     int64_t n_in = in->dims[0], units = a->units;
     if (n_in < 1) return dn_fail_node(node, DN_ERR_INVALID, "the input has 0 features");
     node->shape.ndim = 1;
