@@ -3,7 +3,8 @@
 The core (``dagnet._core``) runs a network as a DAG of ops, forward and
 backward, and trains it one epoch per call; ``dagnet.nn`` builds networks
 from layers; the estimators (``MLPClassifier``, ``MLPRegressor``) are
-scikit-learn's, on that core.
+scikit-learn's, on that core, and ``NeuralNetClassifier`` and
+``NeuralNetRegressor`` train any ``dagnet.nn`` network the same way.
 """
 
 from dagnet import _core
@@ -11,9 +12,9 @@ from dagnet import _core
 __version__ = "0.1.0"
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor", "nn", "__version__"]
+           "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "nn", "__version__"]
 
-_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6]}
+_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:8]}
 
 
 def __getattr__(name):

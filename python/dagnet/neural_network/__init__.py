@@ -3,7 +3,8 @@ energy-based models scikit-learn lacks."""
 
 from dagnet.neural_network._dbn import DBN, DBNClassifier
 from dagnet.neural_network._mlp import MLPClassifier, MLPRegressor
+from dagnet.neural_network._neural_net import NeuralNetClassifier, NeuralNetRegressor
 from dagnet.neural_network._rbm import BernoulliRBM, GaussianBernoulliRBM
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor"]
+           "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor"]
