@@ -364,7 +364,8 @@ class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((500, 3))
     >>> y = np.c_[X[:, 0] - 2 * X[:, 1] ** 2, X[:, 2]]
-    >>> reg = NeuralNetRegressor([Dense(64, activation="tanh")], max_iter=300, random_state=0)
+    >>> reg = NeuralNetRegressor([Dense(64, activation="tanh")], learning_rate_init=0.01,
+    ...                          random_state=0)
     >>> reg.fit(X, y).score(X, y) > 0.9
     True
     """
