@@ -46,6 +46,7 @@ def test_default_network_of_rows_is_the_mlp(digits):
     assert ours.loss_curve_ == mlp.loss_curve_
     np.testing.assert_array_equal(ours.predict_proba(X), mlp.predict_proba(X))
     assert ours.n_layers_ == mlp.n_layers_ == 3 and ours.out_activation_ == "softmax"
+    assert not hasattr(NeuralNetClassifier(solver="lbfgs"), "partial_fit")
     Y = np.c_[X[:, 10], X[:, 20] - X[:, 30]]
     reg = NeuralNetRegressor(max_iter=10, random_state=0).fit(X, Y)
     mlp = MLPRegressor(max_iter=10, random_state=0).fit(X, Y)

@@ -4,20 +4,17 @@ small convolutional networks reading each row as an image of -1 channels of
 1x1 pixels (the checks' data has from 1 to 20-odd features, so input_shape
 leaves the channel count to the data).
 
-As for the MLPs (tests/test_mlp_sklearn_checks.py), the two checks that
-compare weighted with repeated rows at rtol=1e-7 miss by float32 rounding;
-tests/test_mlp.py checks that equivalence at float32 tolerance on the same
-training code.
+The expected failures are the MLPs' (tests/test_mlp_sklearn_checks.py): the
+two checks that compare weighted with repeated rows at rtol=1e-7 miss by
+float32 rounding; tests/test_mlp.py checks that equivalence at float32
+tolerance on the same training code.
 """
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from test_mlp_sklearn_checks import expected_failures
 
 from dagnet import NeuralNetClassifier, NeuralNetRegressor
 from dagnet.nn import Conv2D, Flatten
-
-FLOAT32 = ("float32 core: weighted and repeated rows agree to float32 rounding, the check "
-           "asks for rtol=1e-7; test_mlp.py checks the equivalence at float32 tolerance")
 
 ESTIMATORS = [
     NeuralNetClassifier(max_iter=100),
@@ -28,17 +25,7 @@ ESTIMATORS = [
 ]
 
 
-def expected_failures(estimator):
-    return {"check_sample_weight_equivalence_on_dense_data": FLOAT32,
-            "check_sample_weight_equivalence_on_sparse_data": FLOAT32}
-
-
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
-
-@pytest.mark.parametrize("estimator", ESTIMATORS[:2], ids=lambda e: type(e).__name__)
-def test_partial_fit_hidden_for_lbfgs(estimator):
-    assert hasattr(estimator, "partial_fit")
-    assert not hasattr(estimator.set_params(solver="lbfgs"), "partial_fit")

@@ -39,10 +39,10 @@ SOLVERS = ("lbfgs", "sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 NORMALIZATIONS = (None, "batch", "layer")
 _STOCHASTIC = ("sgd", "adam")
-_LBFGS_CHUNK = 4096
+_LBFGS_CHUNK = 4096  # samples per core call when L-BFGS evaluates the whole data set
 LBFGS_NEEDS_DETERMINISTIC = ("solver='lbfgs' minimises one deterministic objective over the "
                              "whole data set, which dropout and batch normalisation do not "
-                             "have; use solver='adam' or 'sgd'")  # samples per core call when L-BFGS evaluates the whole data set
+                             "have; use solver='adam' or 'sgd'")
 
 
 def _is_int(x):

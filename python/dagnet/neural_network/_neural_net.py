@@ -308,7 +308,8 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
     for binary and multi-label targets).
 
     Parameters
-    ----------""" + _NETWORK_DOC + TRAINING_DOC + """    class_weight : dict, 'balanced' or None, default=None
+    ----------""" + _NETWORK_DOC + TRAINING_DOC + """\
+    class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into the sample weights.
 
     Attributes
