@@ -50,6 +50,7 @@ class Layer:
     layers with weights) freezes the layer in the models built after: its
     weights get no gradient, no update and no weight decay, and it runs as at
     inference (BatchNorm uses and keeps its running statistics, as in Keras).
+    Changed on a built model, it takes effect at the next build or compile().
     """
 
     n_inputs = 1  # -1: any number >= 2
