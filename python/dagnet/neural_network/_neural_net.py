@@ -122,8 +122,11 @@ class _NeuralNet:
                 shape = data_shape or (n_features,)
             elif -1 in shape:
                 known = int(np.prod([d for d in shape if d != -1]))
-                fill = n_features // known if n_features % known == 0 else 0
-                shape = tuple(fill if d == -1 else d for d in shape) if fill else shape
+                if n_features % known:
+                    raise ValueError(f"X has {n_features} features per sample, which cannot be "
+                                     f"reshaped to input_shape {shape}: give a multiple of "
+                                     f"{known} features per sample, or change input_shape")
+                shape = tuple(n_features // known if d == -1 else d for d in shape)
         if int(np.prod(shape)) != n_features:
             raise ValueError(f"X has {n_features} features per sample, which cannot be "
                              f"reshaped to input_shape {tuple(shape)}: give rows of "
