@@ -237,7 +237,7 @@ static void fill_ctx(dn_graph_t *g, int v, int64_t n, int nthreads, int backward
     }
     c->saved = arena_at(g, pl->saved_off[v]);
     c->ws = g->ws;
-    c->training = (g->run_flags & DN_RUN_TRAINING) != 0;
+    c->training = (g->run_flags & DN_RUN_TRAINING) != 0 && !nd->frozen;
     c->nthreads = nthreads;
     c->seed = g->seed;
     c->stream = ((uint64_t)(v + 1) << 40) ^ g->run_counter;

@@ -169,6 +169,20 @@ dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name)
     return DN_OK;
 }
 
+dn_status dn_graph_set_trainable(dn_graph_t *g, int node, int trainable)
+{
+    if (!g || node < 0 || node >= g->n_nodes)
+        return dn_fail(DN_ERR_INVALID, "dn_graph_set_trainable: node %d does not exist (the "
+                       "graph has %d nodes)", node, g ? g->n_nodes : 0);
+    dn_node *nd = &g->nodes[node];
+    nd->frozen = !trainable;
+    if (!g->compiled) return DN_OK; /* compile declares the parameters with the flag */
+    for (int j = 0; j < nd->n_params; j++)
+        nd->params[j].trainable = nd->params[j].learnable && !nd->frozen;
+    g->plan.valid = 0; /* which nodes run backward has changed */
+    return g->has_optim ? dn_train_bind_params(g) : DN_OK;
+}
+
 dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n)
 {
     dn_status s = check_building(g);

@@ -73,6 +73,10 @@ struct dn_graph {
     int augment_input;
 };
 
+/* src/train.c: point the optimiser at the trainable parameters (after
+ * dn_graph_set_optimizer or a change of dn_graph_set_trainable). */
+dn_status dn_train_bind_params(dn_graph_t *g);
+
 /* src/exec.c */
 dn_status dn_exec_prepare(dn_graph_t *g, int64_t batch, int flags, dn_target target);
 dn_status dn_exec_forward(dn_graph_t *g, int64_t n, int flags, int nthreads);

@@ -35,7 +35,8 @@ typedef struct dn_param_decl {
     dn_init init;
     float init_scale;
     int64_t fan_in, fan_out;
-    int trainable;       /* 0: state such as running statistics */
+    int learnable;       /* declared by the op; 0: state such as running statistics */
+    int trainable;       /* learnable and its node not frozen (dn_graph_set_trainable) */
     int decay;           /* weight decay applies */
     int constrain;       /* max-norm applies */
     int64_t offset;      /* floats into the parameter arena (set by compile) */
@@ -47,6 +48,8 @@ typedef struct dn_node {
     char name[64];
     int n_in;
     int in[DN_MAX_INPUTS];        /* producer node ids (the seeds' P_i) */
+    int frozen;                   /* dn_graph_set_trainable(g, v, 0): parameters
+                                     fixed, forward as at inference */
     /* set by shape inference (op infer function) */
     dn_shape in_shape[DN_MAX_INPUTS]; /* copies of the producers' shapes */
     int in_batched[DN_MAX_INPUTS];

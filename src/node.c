@@ -54,7 +54,8 @@ int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
     p->init_scale = scale;
     p->fan_in = fan_in;
     p->fan_out = fan_out;
-    p->trainable = trainable;
+    p->learnable = trainable;
+    p->trainable = trainable && !node->frozen;
     p->decay = decay;
     p->constrain = constrain;
     return node->n_params++;

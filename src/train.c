@@ -29,15 +29,27 @@ dn_status dn_graph_set_optimizer(dn_graph_t *g, const dn_optim_config *c)
                            (double)bytes / 1e6);
         memset(g->optim_state, 0, bytes);
     }
-    free(g->views);
-    g->views = calloc((size_t)(g->n_params ? g->n_params : 1), sizeof *g->views);
-    if (!g->views) return dn_fail(DN_ERR_NOMEM, "out of memory");
+    g->optim = *c;
+    g->step = 0;
+    s = dn_train_bind_params(g);
+    g->has_optim = s == DN_OK;
+    return s;
+}
+
+dn_status dn_train_bind_params(dn_graph_t *g)
+{
+    int slots = dn_optim_state_slots(g->optim.kind);
+    if (!g->views) {
+        g->views = calloc((size_t)(g->n_params ? g->n_params : 1), sizeof *g->views);
+        if (!g->views) return dn_fail(DN_ERR_NOMEM, "out of memory");
+    }
     g->n_views = 0;
     for (int k = 0; k < g->n_params; k++) {
         const dn_param_rec *r = &g->params[k];
         const dn_param_decl *d = &g->nodes[r->node].params[r->index];
         if (!d->trainable) continue;
         dn_param_view *pv = &g->views[g->n_views++];
+        memset(pv, 0, sizeof *pv);
         pv->value = g->param_arena + r->offset;
         pv->grad_in = g->grad_arena + r->offset;
         for (int j = 0; j < slots; j++)
@@ -47,9 +59,6 @@ dn_status dn_graph_set_optimizer(dn_graph_t *g, const dn_optim_config *c)
         pv->decay = d->decay;
         pv->constrain = d->constrain;
     }
-    g->optim = *c;
-    g->has_optim = 1;
-    g->step = 0;
     return DN_OK;
 }
 

@@ -6,13 +6,16 @@ import pytest
 
 import dagnet.neural_network._dbn
 import dagnet.neural_network._mlp
+import dagnet.neural_network._neural_net
 import dagnet.neural_network._rbm
 import dagnet.nn
 import dagnet.nn.model
 
 
-@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.neural_network._mlp,
-                                    dagnet.neural_network._rbm, dagnet.neural_network._dbn])
+@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.nn.layers,
+                                    dagnet.neural_network._mlp, dagnet.neural_network._rbm,
+                                    dagnet.neural_network._dbn,
+                                    dagnet.neural_network._neural_net])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
@@ -33,14 +36,15 @@ def test_readme_examples_run():
 
 
 def test_tour_runs(tmp_path, monkeypatch, capsys):
-    """python -m dagnet: both estimators beside scikit-learn's, and the RBM's
-    picture when matplotlib is there."""
+    """python -m dagnet: both estimators beside scikit-learn's, the CNN beside
+    the MLP, and the RBM's picture when matplotlib is there."""
     import dagnet.__main__ as tour
 
     monkeypatch.chdir(tmp_path)
     tour.main()
     out = capsys.readouterr().out
     assert "MLPClassifier" in out and "faster" in out and "log-likelihood" in out
+    assert "NeuralNetClassifier" in out
     try:
         import matplotlib  # noqa: F401
     except ImportError:

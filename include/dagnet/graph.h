@@ -58,6 +58,18 @@ dn_status dn_graph_set_input(dn_graph_t *g, int node, int slot, int src);
 /* A name used in messages and parameter names (copied; default "<op>_<id>"). */
 dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name);
 
+/* Freeze a node (trainable 0) or let it train again (1). A frozen node's
+ * parameters get no gradient, no update and no weight decay, and the node
+ * runs as at inference, so nothing of it changes while the rest of the
+ * network trains: batch normalisation uses and keeps its running statistics
+ * (Keras' rule), dropout keeps every unit. This is transfer learning's
+ * fixed main model under a new head (seed 000, section 6.5). A node that
+ * neither trains nor passes a gradient to one that does (a frozen layer
+ * below every trainable one) does not run backward at all. Before compile
+ * or after it: the next run plans again, and the optimiser keeps the state
+ * of every parameter (a parameter frozen and trained again resumes from it). */
+dn_status dn_graph_set_trainable(dn_graph_t *g, int node, int trainable);
+
 /* The nodes whose values dn_graph_output returns (and whose gradients
  * dn_graph_backward takes). */
 dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n);

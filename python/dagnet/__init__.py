@@ -3,7 +3,8 @@
 The core (``dagnet._core``) runs a network as a DAG of ops, forward and
 backward, and trains it one epoch per call; ``dagnet.nn`` builds networks
 from layers; the estimators (``MLPClassifier``, ``MLPRegressor``) are
-scikit-learn's, on that core.
+scikit-learn's, on that core, and ``NeuralNetClassifier`` and
+``NeuralNetRegressor`` train any ``dagnet.nn`` network the same way.
 """
 
 import os
@@ -25,9 +26,11 @@ from dagnet import _core  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor", "nn", "__version__", "VAE", "GAN"]
+           "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "VAE", "GAN", "nn",
+           "__version__"]
 
-_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6] + ["VAE", "GAN"]}
+_ESTIMATORS = {name: "dagnet.neural_network" for name in __all__
+               if name not in ("nn", "__version__")}
 
 
 def __getattr__(name):

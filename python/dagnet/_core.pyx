@@ -270,6 +270,11 @@ cdef class Graph:
             ids[i] = v
         check(dn_graph_set_outputs(self.g, ids, len(nodes)))
 
+    def set_trainable(self, int node, bint trainable):
+        """Freeze a node's parameters (False) or let them train (True); a
+        frozen node runs as at inference. Before or after compile."""
+        check(dn_graph_set_trainable(self.g, node, trainable))
+
     def compile(self, uint64_t seed=0):
         cdef dn_status s
         with nogil:

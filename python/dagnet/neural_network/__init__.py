@@ -3,9 +3,10 @@ energy-based models scikit-learn lacks."""
 
 from dagnet.neural_network._dbn import DBN, DBNClassifier
 from dagnet.neural_network._mlp import MLPClassifier, MLPRegressor
+from dagnet.neural_network._neural_net import NeuralNetClassifier, NeuralNetRegressor
 from dagnet.neural_network._rbm import BernoulliRBM, GaussianBernoulliRBM
 from dagnet.neural_network._vae import VAE
 from dagnet.neural_network._gan import GAN
 
 __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor", "VAE", "GAN"]
+           "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "VAE", "GAN"]

@@ -40,6 +40,9 @@ SCHEDULES = ("constant", "invscaling", "adaptive")
 NORMALIZATIONS = (None, "batch", "layer")
 _STOCHASTIC = ("sgd", "adam")
 _LBFGS_CHUNK = 4096  # samples per core call when L-BFGS evaluates the whole data set
+LBFGS_NEEDS_DETERMINISTIC = ("solver='lbfgs' minimises one deterministic objective over the "
+                             "whole data set, which dropout and batch normalisation do not "
+                             "have; use solver='adam' or 'sgd'")
 
 
 def _is_int(x):
@@ -81,23 +84,23 @@ def store_params(estimator, params):
 
 
 class BaseMLP(BaseEstimator):
-    """Fitting, prediction and persistence common to both estimators."""
+    """Fitting, prediction and persistence common to the MLPs and to the
+    estimators of any network (NeuralNetClassifier, NeuralNetRegressor),
+    which replace the methods that build the network: _check_network_params,
+    _architecture, _make_graph, _bind_views, _sync_params and
+    _check_same_network."""
+
+    # the fitted attributes that view the core's memory (not pickled)
+    _GRAPH_VIEWS = ("coefs_", "intercepts_", "_coef_views", "_intercept_views")
 
     # --- the parameters ----------------------------------------------------------
 
     def _check_params(self):
-        """Check every constructor parameter; returns hidden_layer_sizes as a
-        list. Messages follow scikit-learn's InvalidParameterError."""
+        """Check every constructor parameter; returns what the network is
+        built from (see _check_network_params). Messages follow
+        scikit-learn's InvalidParameterError."""
         try:
-            hls = self.hidden_layer_sizes
-            hls = [hls] if not hasattr(hls, "__iter__") else list(hls)
-            if not all(_is_int(h) for h in hls):
-                raise ValueError(f"The 'hidden_layer_sizes' parameter of {{est}} must be an "
-                                 f"int or an array-like of ints. Got {self.hidden_layer_sizes!r}"
-                                 f" instead.")
-            if any(h <= 0 for h in hls):
-                raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
-            _check_option("activation", self.activation, ACTIVATIONS)
+            net = self._check_network_params()
             _check_option("solver", self.solver, SOLVERS)
             _check_range("alpha", self.alpha, 0, None)
             if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
@@ -124,17 +127,28 @@ class BaseMLP(BaseEstimator):
             if not (_is_int(self.verbose) or isinstance(self.verbose, (bool, np.bool_))):
                 raise ValueError(f"The 'verbose' parameter of {{est}} must be a bool or an int. "
                                  f"Got {self.verbose!r} instead.")
-            _check_range("dropout", self.dropout, 0, 1, high_closed=False)
-            _check_option("normalization", self.normalization, NORMALIZATIONS)
             _check_option("early_stopping_metric", self.early_stopping_metric, ("score", "loss"))
             resolve_threads(self.n_threads)
             self._check_extra_params()
         except ValueError as e:
             raise ValueError(str(e).replace("{est}", type(self).__name__)) from None
+        return net
+
+    def _check_network_params(self):
+        """hidden_layer_sizes, activation, dropout and normalization; returns
+        hidden_layer_sizes as a list."""
+        hls = self.hidden_layer_sizes
+        hls = [hls] if not hasattr(hls, "__iter__") else list(hls)
+        if not all(_is_int(h) for h in hls):
+            raise ValueError(f"The 'hidden_layer_sizes' parameter of {{est}} must be an int or "
+                             f"an array-like of ints. Got {self.hidden_layer_sizes!r} instead.")
+        if any(h <= 0 for h in hls):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
+        _check_option("activation", self.activation, ACTIVATIONS)
+        _check_range("dropout", self.dropout, 0, 1, high_closed=False)
+        _check_option("normalization", self.normalization, NORMALIZATIONS)
         if self.solver == "lbfgs" and (self.dropout > 0 or self.normalization == "batch"):
-            raise ValueError("solver='lbfgs' minimises one deterministic objective over the "
-                             "whole data set, which dropout and batch normalisation do not "
-                             "have; use solver='adam' or 'sgd', or normalization='layer'")
+            raise ValueError(LBFGS_NEEDS_DETERMINISTIC + ", or normalization='layer'")
         return hls
 
     def _check_extra_params(self):
@@ -142,9 +156,9 @@ class BaseMLP(BaseEstimator):
 
     # --- the network -------------------------------------------------------------
 
-    def _architecture(self, hidden, n_features, n_out, target_shape, seed):
+    def _architecture(self, hidden, sample_shape, n_out, target_shape, seed):
         """Everything the network is built from, kept with the fitted model."""
-        return dict(n_features=n_features, hidden=list(hidden),
+        return dict(n_features=int(sample_shape[0]), hidden=list(hidden),
                     activation=ACTIVATIONS[self.activation], n_out=n_out,
                     loss=self._core_loss(), target_shape=tuple(target_shape),
                     dropout=float(self.dropout), normalization=self.normalization,
@@ -187,6 +201,7 @@ class BaseMLP(BaseEstimator):
         self._intercept_views = [params[f"dense_{i}.bias"] for i in range(n)]
         self.coefs_ = list(self._coef_views)
         self.intercepts_ = list(self._intercept_views)
+        self.n_layers_ = n + 1
 
     def _sync_params(self):
         """Copy in coefs_ / intercepts_ that were replaced by new arrays."""
@@ -271,20 +286,18 @@ class BaseMLP(BaseEstimator):
     # --- fitting -----------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = self._check_params()
-        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        net = self._check_params()
+        first_pass = not hasattr(self, "_graph") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         X = self._dense32(X)
-        n_samples, n_features = X.shape
+        n_samples = X.shape[0]
         sw = self._check_sample_weight(sample_weight, n_samples)
         sw = self._apply_class_weight(y, sw)
         T, n_out, tshape = self._targets(y)
         if first_pass:
-            self._initialize(hidden, n_features, n_out, tshape)
-        elif list(self._arch["hidden"]) != hidden or self._arch["n_out"] != n_out:
-            raise ValueError(f"warm_start or partial_fit needs the same network: it has hidden "
-                             f"layers {self._arch['hidden']} and {self._arch['n_out']} outputs, "
-                             f"now {hidden} and {n_out}")
+            self._initialize(net, X.shape[1:], n_out, tshape)
+        else:
+            self._check_same_network(net, X.shape[1:], n_out)
         W = None if sw is None else sw.astype(np.float32).reshape(-1, 1)
         self._sync_params()
         progress = EpochProgress(self.verbose, 1 if incremental else self.max_iter,
@@ -300,17 +313,22 @@ class BaseMLP(BaseEstimator):
                     self._fit_lbfgs(X, y, T, W, progress)
         finally:
             progress.close()
-        if not all(np.all(np.isfinite(p)) for p in self.coefs_ + self.intercepts_):
+        if not all(np.all(np.isfinite(p)) for _, _, p, _, _ in self._graph.params()):
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")
         return self
 
-    def _initialize(self, hidden, n_features, n_out, tshape):
+    def _check_same_network(self, hidden, sample_shape, n_out):
+        if list(self._arch["hidden"]) != hidden or self._arch["n_out"] != n_out:
+            raise ValueError(f"warm_start or partial_fit needs the same network: it has hidden "
+                             f"layers {self._arch['hidden']} and {self._arch['n_out']} outputs, "
+                             f"now {hidden} and {n_out}")
+
+    def _initialize(self, net, sample_shape, n_out, tshape):
         self.n_iter_ = 0
         self.t_ = 0
-        self.n_layers_ = len(hidden) + 2
         self.out_activation_ = self._out_activation()
-        self._arch = self._architecture(hidden, n_features, n_out, tshape,
+        self._arch = self._architecture(net, sample_shape, n_out, tshape,
                                         seed_from(self.random_state))
         self._graph = self._make_graph(self._arch)
         self._bind_views()
@@ -567,7 +585,10 @@ class BaseMLP(BaseEstimator):
 
     def _lbfgs_loss(self, value, total_w, const):
         """The reported loss from the objective's value at the current weights."""
-        sq = sum(float(np.dot(c.ravel(), c.ravel())) for c in self._coef_views)
+        # the parameters the core decays: the weights of trainable layers
+        sq = sum(float(np.dot(v.ravel(), v.ravel()))
+                 for name, _, v, _, trainable in self._graph.params()
+                 if trainable and name.endswith(".weight"))
         reg = 0.5 * self.alpha * sq / total_w if total_w > 0 else 0.0
         return self._report_loss(value - reg + const, reg)
 
@@ -576,7 +597,7 @@ class BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         graph = state.pop("_graph", None)
-        for key in ("coefs_", "intercepts_", "_coef_views", "_intercept_views"):
+        for key in self._GRAPH_VIEWS:
             state.pop(key, None)
         if graph is not None:
             self._sync_params()

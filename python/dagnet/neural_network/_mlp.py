@@ -12,13 +12,16 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from dagnet.neural_network._base import BaseMLP, store_params
 
-_COMMON_DOC = """
+_HIDDEN_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of units of the ith hidden layer.
     activation : str, default='relu'
         Activation of the hidden layers: scikit-learn's 'identity', 'logistic',
         'tanh', 'relu', or any of dagnet's: 'sigmoid', 'leaky_relu', 'elu',
-        'softplus', 'gelu', 'silu'.
+        'softplus', 'gelu', 'silu'."""
+
+# the training parameters, shared with NeuralNetClassifier / NeuralNetRegressor
+TRAINING_DOC = """
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         'lbfgs' runs scipy's L-BFGS-B on the loss and gradient that the core
         computes over the whole data set; 'sgd' and 'adam' train in minibatches,
@@ -56,11 +59,6 @@ _COMMON_DOC = """
     n_iter_no_change : int, default=10
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
-    dropout : float, default=0.0
-        Dropout rate after each hidden layer (dagnet's addition).
-    normalization : {None, 'batch', 'layer'}, default=None
-        Batch or layer normalisation before each hidden activation (dagnet's
-        addition).
     early_stopping_metric : {'score', 'loss'}, default='score'
         What early stopping watches: scikit-learn's validation score, or the
         validation loss (dagnet's addition).
@@ -70,7 +68,15 @@ _COMMON_DOC = """
         Threads of the core; None follows OMP_NUM_THREADS and threadpoolctl.
 """
 
-_ATTRS_DOC = """
+_COMMON_DOC = _HIDDEN_DOC + TRAINING_DOC + """    dropout : float, default=0.0
+        Dropout rate after each hidden layer (dagnet's addition).
+    normalization : {None, 'batch', 'layer'}, default=None
+        Batch or layer normalisation before each hidden activation (dagnet's
+        addition).
+"""
+
+# the fitted attributes of training, shared with the NeuralNet estimators
+TRAINING_ATTRS_DOC = """
     loss_ : float
         The loss at the end of fitting (with the L2 term).
     best_loss_ : float or None
@@ -84,10 +90,6 @@ _ATTRS_DOC = """
     best_validation_score_ : float or None
     t_ : int
         Training samples seen by the stochastic solvers.
-    coefs_ : list of float32 ndarray
-        Weight matrices, views of the core's parameters.
-    intercepts_ : list of float32 ndarray
-        Bias vectors, views of the core's parameters.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Present when X had string column names.
@@ -97,42 +99,17 @@ _ATTRS_DOC = """
     out_activation_ : str
 """
 
+_ATTRS_DOC = TRAINING_ATTRS_DOC + """    coefs_ : list of float32 ndarray
+        Weight matrices, views of the core's parameters.
+    intercepts_ : list of float32 ndarray
+        Bias vectors, views of the core's parameters.
+"""
 
-class MLPClassifier(ClassifierMixin, BaseMLP):
-    __doc__ = """Multi-layer perceptron classifier: scikit-learn's MLPClassifier on
-    dagnet's core, with the same parameters, attributes and results, faster,
-    plus dropout, normalisation, class weights, more activations, early
-    stopping on the validation loss and a thread count.
 
-    Parameters
-    ----------""" + _COMMON_DOC + """    class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes, multiplied into the sample weights (dagnet's
-        addition; not for multi-label targets).
-
-    Attributes
-    ----------
-    classes_ : ndarray or list of ndarray""" + _ATTRS_DOC + """
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from dagnet import MLPClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = MLPClassifier(random_state=0).fit(X / 16, y)
-    >>> clf.score(X / 16, y) > 0.95
-    True
-    >>> clf.predict_proba(X[:2] / 16).shape
-    (2, 10)
-    """
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, normalization=None, class_weight=None,
-                 early_stopping_metric="score", schedule_adam=False, n_threads=None):
-        store_params(self, locals())
+class BaseMLPClassifier(ClassifierMixin, BaseMLP):
+    """The classifier side of the estimators: labels, class weights,
+    probabilities. The network is BaseMLP's unless a class before this
+    one in the bases builds another (NeuralNetClassifier)."""
 
     # --- what differs from the regressor -------------------------------------------
 
@@ -278,7 +255,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Returns
         -------
-        self : MLPClassifier
+        self : object
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -296,7 +273,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Returns
         -------
-        self : MLPClassifier
+        self : object
         """
         first = getattr(self, "classes_", None) is None
         if first and classes is None:
@@ -321,40 +298,47 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, BaseMLP):
-    __doc__ = """Multi-layer perceptron regressor: scikit-learn's MLPRegressor on
+class MLPClassifier(BaseMLPClassifier):
+    __doc__ = """Multi-layer perceptron classifier: scikit-learn's MLPClassifier on
     dagnet's core, with the same parameters, attributes and results, faster,
-    plus dropout, normalisation, more activations, early stopping on the
-    validation loss and a thread count.
+    plus dropout, normalisation, class weights, more activations, early
+    stopping on the validation loss and a thread count.
 
     Parameters
-    ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
-        Half the squared error, or half the Poisson deviance with a log link
-        (the output is exp of the last layer; y must be >= 0).""" + _COMMON_DOC + """
+    ----------""" + _COMMON_DOC + """    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into the sample weights (dagnet's
+        addition; not for multi-label targets).
+
     Attributes
-    ----------""" + _ATTRS_DOC + """
+    ----------
+    classes_ : ndarray or list of ndarray""" + _ATTRS_DOC + """
     Examples
     --------
-    >>> import numpy as np
-    >>> from dagnet import MLPRegressor
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((500, 3))
-    >>> y = X[:, 0] - 2 * X[:, 1] ** 2
-    >>> reg = MLPRegressor(hidden_layer_sizes=(64,), max_iter=500, random_state=0).fit(X, y)
-    >>> reg.score(X, y) > 0.9
+    >>> from sklearn.datasets import load_digits
+    >>> from dagnet import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier(random_state=0).fit(X / 16, y)
+    >>> clf.score(X / 16, y) > 0.95
     True
+    >>> clf.predict_proba(X[:2] / 16).shape
+    (2, 10)
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, normalization=None, early_stopping_metric="score",
-                 schedule_adam=False, n_threads=None):
+                 dropout=0.0, normalization=None, class_weight=None,
+                 early_stopping_metric="score", schedule_adam=False, n_threads=None):
         store_params(self, locals())
+
+
+class BaseMLPRegressor(RegressorMixin, BaseMLP):
+    """The regressor side of the estimators: targets, the squared error and
+    Poisson losses. The network is BaseMLP's unless a class before this
+    one in the bases builds another (NeuralNetRegressor)."""
 
     def _check_extra_params(self):
         if self.loss not in ("squared_error", "poisson"):
@@ -441,7 +425,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
         Returns
         -------
-        self : MLPRegressor
+        self : object
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -457,7 +441,42 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
         Returns
         -------
-        self : MLPRegressor
+        self : object
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+
+class MLPRegressor(BaseMLPRegressor):
+    __doc__ = """Multi-layer perceptron regressor: scikit-learn's MLPRegressor on
+    dagnet's core, with the same parameters, attributes and results, faster,
+    plus dropout, normalisation, more activations, early stopping on the
+    validation loss and a thread count.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        Half the squared error, or half the Poisson deviance with a log link
+        (the output is exp of the last layer; y must be >= 0).""" + _COMMON_DOC + """
+    Attributes
+    ----------""" + _ATTRS_DOC + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet import MLPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((500, 3))
+    >>> y = X[:, 0] - 2 * X[:, 1] ** 2
+    >>> reg = MLPRegressor(hidden_layer_sizes=(64,), max_iter=500, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, normalization=None, early_stopping_metric="score",
+                 schedule_adam=False, n_threads=None):
+        store_params(self, locals())

@@ -3,9 +3,18 @@
 A layer is called on symbolic nodes (the functional builder) or stacked in a
 ``Sequential``; ``Model.build`` asks every layer to emit its core nodes in
 order. Names of parameters are ``<layer name>.<weight|bias|gamma|beta|...>``.
+
+A layer holds its specification, and its weights once a model is built from
+it: ``get_weights`` reads them from that model, ``set_weights`` writes them
+there (or keeps them for the next build), and a copy or pickle of the layer
+carries them, so layers taken from one trained network start another one
+from where it stopped (transfer learning, seed 000 section 6.5). A layer
+with ``trainable = False`` keeps its weights while the rest trains.
 """
 
 import itertools
+
+import numpy as np
 
 from dagnet import _core
 
@@ -35,13 +44,66 @@ class Node:
 
 class Layer:
     """Base class: ``__call__`` on nodes records the layer in the graph;
-    ``emit`` adds the core nodes once the model is built."""
+    ``emit`` adds the core nodes once the model is built.
+
+    ``trainable = False`` (an attribute, or the constructor argument of the
+    layers with weights) freezes the layer in the models built after: its
+    weights get no gradient, no update and no weight decay, and it runs as at
+    inference (BatchNorm uses and keeps its running statistics, as in Keras).
+    Changed on a built model, it takes effect at the next build or compile().
+    """
 
     n_inputs = 1  # -1: any number >= 2
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, trainable=True):
         kind = type(self).__name__.lower()
         self.name = name or f"{kind}_{next(_counter)}"
+        self.trainable = trainable
+        self._weights = None  # arrays to copy in at the next build
+        self._model = None    # a weak reference to the model last built with the layer
+
+    def _built_model(self):
+        model = self._model() if self._model is not None else None
+        return model if model is not None and model._graph is not None else None
+
+    def get_weights(self):
+        """The layer's parameters as float32 arrays, in the order the layer
+        declares them (weight, bias; gamma, beta, running_mean,
+        running_var): copies from the model last built with it, else those
+        given to set_weights, else [].
+
+        Examples
+        --------
+        >>> from dagnet.nn import Dense, Sequential
+        >>> dense = Dense(3, name="d")
+        >>> _ = Sequential([dense]).build(input_shape=(2,), random_state=0)
+        >>> [w.shape for w in dense.get_weights()]
+        [(2, 3), (3,)]
+        """
+        model = self._built_model()
+        if model is not None:
+            return [w.copy() for w in model._layer_values(self)]
+        return [w.copy() for w in self._weights] if self._weights is not None else []
+
+    def set_weights(self, weights):
+        """Set the layer's parameters (arrays in get_weights' order): in the
+        model last built with it, else kept and copied in at the next build
+        (their shapes are checked then)."""
+        arrays = [np.array(w, dtype=np.float32) for w in weights]
+        model = self._built_model()
+        if model is None:
+            self._weights = arrays
+            return
+        _copy_weights(self, model._layer_values(self), arrays)
+
+    def __getstate__(self):
+        """A copy or pickle carries the current weights, not the model."""
+        state = self.__dict__.copy()
+        model = self._built_model()
+        if model is not None:
+            state["_weights"] = self.get_weights() or None
+        state["_model"] = None
+        return state
 
     def __call__(self, *nodes):
         if len(nodes) == 1 and isinstance(nodes[0], (list, tuple)):
@@ -77,6 +139,17 @@ class InputLayer(Layer):
         self.shape = tuple(int(d) for d in shape)
 
 
+def _copy_weights(layer, targets, arrays):
+    """Write arrays into a layer's parameter views, checking their shapes."""
+    want = [t.shape for t in targets]
+    got = [a.shape for a in arrays]
+    if want != got:
+        raise ValueError(f"layer {layer.name!r} has weights of shapes {want}; got {got}. Give "
+                         f"arrays in the order and shapes of get_weights()")
+    for t, a in zip(targets, arrays):
+        t[...] = a
+
+
 def Input(shape, name=None):
     """A model input with per-sample ``shape`` (no batch dimension)."""
     if isinstance(shape, int):
@@ -100,14 +173,16 @@ class Dense(Layer):
         ``dagnet.nn.INITIALIZERS``).
     alpha : float
         Slope of 'leaky_relu' (0.01) or alpha of 'elu' (1.0).
+    trainable : bool
+        False freezes the layer's weights (see Layer).
     """
 
     _op = "linear"
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_scale=1.0, bias_scale=0.0, alpha=None, name=None):
-        super().__init__(name)
+                 kernel_scale=1.0, bias_scale=0.0, alpha=None, name=None, trainable=True):
+        super().__init__(name, trainable)
         self.units = units
         self.activation = activation
         self.use_bias = use_bias
@@ -173,8 +248,8 @@ class BatchNorm(Layer):
     (C, H, W)): each channel is normalised over the batch, H and W. Batch
     statistics in training, running statistics at inference."""
 
-    def __init__(self, axis=1, momentum=0.1, eps=1e-5, name=None):
-        super().__init__(name)
+    def __init__(self, axis=1, momentum=0.1, eps=1e-5, name=None, trainable=True):
+        super().__init__(name, trainable)
         self.axis = axis
         self.momentum = momentum
         self.eps = eps
@@ -187,8 +262,8 @@ class BatchNorm(Layer):
 class LayerNorm(Layer):
     """Layer normalisation over the last axis (seed 000, section 8)."""
 
-    def __init__(self, eps=1e-5, name=None):
-        super().__init__(name)
+    def __init__(self, eps=1e-5, name=None, trainable=True):
+        super().__init__(name, trainable)
         self.eps = eps
 
     def emit(self, g, ids):
@@ -346,8 +421,8 @@ class _ConvBase(Layer):
     def __init__(self, filters, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  use_bias=True, activation=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_scale=1.0, bias_scale=0.0, alpha=None,
-                 name=None):
-        super().__init__(name)
+                 name=None, trainable=True):
+        super().__init__(name, trainable)
         self.filters = filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -413,6 +488,8 @@ class Conv2D(_ConvBase):
         the convolution; others follow it as a separate node.
     kernel_initializer, bias_initializer : str
         As Dense's; fan_in = C_in / groups KH KW, fan_out = filters KH KW / groups.
+    trainable : bool
+        False freezes the layer's weights (see Layer).
 
     Examples
     --------
@@ -427,10 +504,10 @@ class Conv2D(_ConvBase):
     def __init__(self, filters, kernel_size, stride=1, padding="valid", dilation=1, groups=1,
                  use_bias=True, activation=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_scale=1.0, bias_scale=0.0, alpha=None,
-                 name=None):
+                 name=None, trainable=True):
         super().__init__(filters, kernel_size, stride, padding, dilation, groups, use_bias,
                          activation, kernel_initializer, bias_initializer, kernel_scale,
-                         bias_scale, alpha, name)
+                         bias_scale, alpha, name, trainable)
 
     def _extra(self, kernel, stride, dilation, input_shape):
         return {"pad": _conv_padding(self.name, self.padding, kernel, stride, dilation,
@@ -465,10 +542,10 @@ class Conv2DTranspose(_ConvBase):
     def __init__(self, filters, kernel_size, stride=1, padding=0, output_padding=0, dilation=1,
                  groups=1, use_bias=True, activation=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_scale=1.0, bias_scale=0.0, alpha=None,
-                 name=None):
+                 name=None, trainable=True):
         super().__init__(filters, kernel_size, stride, padding, dilation, groups, use_bias,
                          activation, kernel_initializer, bias_initializer, kernel_scale,
-                         bias_scale, alpha, name)
+                         bias_scale, alpha, name, trainable)
         self.output_padding = output_padding
 
     def _extra(self, kernel, stride, dilation, input_shape):

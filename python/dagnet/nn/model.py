@@ -7,6 +7,7 @@ tests; ``compile`` + ``fit`` train it, one C call per epoch.
 """
 
 import time
+import weakref
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import as_float32, seed_from
 from dagnet.nn.augment import as_augment
-from dagnet.nn.layers import InputLayer, Node, Input, Layer
+from dagnet.nn.layers import InputLayer, Node, Input, Layer, _copy_weights
 
 LOSSES = {
     "squared_error": "squared_error", "mse": "squared_error",
@@ -91,13 +92,30 @@ class Model:
         self._train_graph = None
         self._target_shape = None
         self._seed = None
+        self._layer_params = {}  # id(layer) -> names of its parameters in the graph
         self.history_ = []
+
+    def __getstate__(self):
+        """A copy or pickle holds the layers with their weights (see
+        dagnet.nn.layers), not the optimiser's state; a built model is built
+        again when restored."""
+        state = self.__dict__.copy()
+        state["_built"] = self._graph is not None
+        state.update(_graph=None, _train_graph=None, _layer_params={})
+        return state
+
+    def __setstate__(self, state):
+        built = state.pop("_built")
+        self.__dict__.update(state)
+        if built:
+            self._graph = self._emit()
 
     # --- building -----------------------------------------------------------
 
     def _emit(self, loss=None, target_shape=None):
         g = _core.Graph()
         ids = {}
+        emitted = []  # (layer, the ids of the nodes it emitted)
         for x in self.inputs:
             ids[id(x)] = g.add_input(x.layer.shape)
             g.set_name(ids[id(x)], x.layer.name)
@@ -107,7 +125,12 @@ class Model:
             if isinstance(node.layer, InputLayer):
                 raise ValueError(f"{node.layer.name} is used by the outputs but is not one of "
                                  f"the model's inputs")
+            first = g.n_nodes
             ids[id(node)] = node.layer.emit(g, [ids[id(p)] for p in node.inputs])
+            emitted.append((node.layer, range(first, g.n_nodes)))
+            if not node.layer.trainable:
+                for v in range(first, g.n_nodes):
+                    g.set_trainable(v, False)
         out_ids = [ids[id(y)] for y in self.outputs]
         g.set_outputs(out_ids)
         if callable(loss):  # it adds its own loss nodes (and their inputs)
@@ -122,7 +145,59 @@ class Model:
             lid = g.add_node("loss", [out_ids[0], t, w], loss=loss)
             g.set_name(lid, "loss")
         g.compile(self._seed)
+        self._bind_layers(g, emitted)
         return g
+
+    def _bind_layers(self, g, emitted):
+        """Copy in the weights each layer carries (set_weights, or a copy of
+        a trained layer) and make the layers read their weights from here."""
+        by_node = {}
+        for name, node, value, _, _ in g.params():
+            by_node.setdefault(node, []).append((name, value))
+        layer_params = {}
+        for layer, nodes in emitted:
+            params = [p for v in nodes for p in by_node.get(v, [])]
+            carried = layer._weights if layer._built_model() is None else layer.get_weights()
+            if carried:
+                _copy_weights(layer, [value for _, value in params], carried)
+            layer_params.setdefault(id(layer), [name for name, _ in params])
+        for layer, _ in emitted:
+            layer._weights = None
+            layer._model = weakref.ref(self)
+        self._layer_params = layer_params
+
+    def _layer_values(self, layer):
+        """Views of a layer's parameters in the current graph."""
+        params = self.parameters()
+        return [params[name] for name in self._layer_params[id(layer)]]
+
+    def _layer_list(self):
+        """The model's layers (inputs aside), each after those it reads."""
+        out, seen = [], set()
+        for node in _topological_layers(self.outputs):
+            if not isinstance(node.layer, InputLayer) and id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                out.append(node.layer)
+        return out
+
+    def get_layer(self, name):
+        """The layer called ``name``; its get_weights / set_weights read and
+        write this model's weights once it is built.
+
+        Examples
+        --------
+        >>> from dagnet.nn import Dense, Sequential
+        >>> model = Sequential([Dense(4, name="hidden"), Dense(1, name="out")])
+        >>> model = model.build(input_shape=(3,), random_state=0)
+        >>> model.get_layer("hidden").get_weights()[0].shape
+        (3, 4)
+        """
+        layers = self._layer_list()
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"the model has no layer {name!r}; its layers are "
+                         f"{[layer.name for layer in layers]}")
 
     def build(self, input_shape=None, random_state=None):
         """Compile the graph: order, shapes (a mismatch raises ValueError naming
@@ -350,6 +425,9 @@ class Sequential(Model):
         if self._graph is None:
             self.build(input_shape=np.shape(X)[1:])
         return super().fit(X, y, *args, **kwargs)
+
+    def _layer_list(self):
+        return list(self.layers)
 
     def add(self, layer):
         if self._graph is not None:
