@@ -51,6 +51,19 @@ typedef enum dn_op {
     DN_OP_AVGPOOL2D,    /* mean over windows (attrs.count_pad) */
     DN_OP_GLOBAL_AVGPOOL2D, /* (C, H, W) -> (C): mean over H and W */
     DN_OP_UPSAMPLE2D,   /* nearest neighbour: (C, H, W) -> (C, H fh, W fw) */
+    /* Autoencoders (seed 002 section 9, seed 003 sections 11.2.1-11.2.3). */
+    DN_OP_LINEAR_TIED,  /* (X, E): act(X W_E^T + b): W_E the weight of the LINEAR
+                           node E, shared (tied weights); E's output is not read */
+    DN_OP_MASKING_NOISE, /* training only: each element zeroed with probability
+                           attrs.rate, kept ones not rescaled; identity at inference */
+    DN_OP_GAUSSIAN_NOISE, /* training only: A + attrs.scale N(0, 1); identity at inference */
+    /* Penalties: one number, unbatched, to give a LOSS node as an added term.
+     * Means over the batch of n samples, unweighted. */
+    DN_OP_L1_PENALTY,   /* (H): attrs.scale / n sum |H| */
+    DN_OP_KL_SPARSITY,  /* (H): attrs.scale sum_j KL(rho || rho_hat_j), rho =
+                           attrs.rate, rho_hat_j the batch mean of H[:, j], in (0, 1) */
+    DN_OP_CONTRACTIVE,  /* (H, X): attrs.scale / n sum_i ||dH_i/dX_i||_F^2 for H the
+                           LINEAR node act(X W + b) of activation attrs.act (alpha) */
     DN_OP_COUNT
 } dn_op;
 
@@ -114,10 +127,11 @@ typedef enum dn_init {
 typedef struct dn_attrs {
     int64_t units;       /* LINEAR: output features */
     int use_bias;        /* LINEAR (default 1) */
-    dn_act act;          /* LINEAR, ACTIVATION */
+    dn_act act;          /* LINEAR, LINEAR_TIED, ACTIVATION, CONTRACTIVE */
     float alpha;         /* LEAKY_RELU slope (0.01), ELU alpha (1.0) */
-    float scale;         /* SCALE factor */
-    float rate;          /* DROPOUT probability of dropping */
+    float scale;         /* SCALE factor; GAUSSIAN_NOISE std; penalty weights */
+    float rate;          /* DROPOUT, MASKING_NOISE probability of dropping;
+                            KL_SPARSITY target activation */
     float eps;           /* BATCHNORM, LAYERNORM (1e-5) */
     float momentum;      /* BATCHNORM running statistics: r = (1-m) r + m batch (0.1) */
     int axis;            /* SOFTMAX, LOG_SOFTMAX, SUM, MEAN, CONCAT, SLICE, BATCHNORM */
