@@ -191,3 +191,8 @@ def test_loss_term_errors():
     g.add_node("loss", [p, t, g.add_node("sum", [p], axis=0)])  # (3,) unbatched: not a number
     with pytest.raises(ValueError, match="added term"):
         g.compile()
+    g = _core.Graph()
+    ids = [g.add_input((3,)) for _ in range(2)] + [g.add_input((1,)) for _ in range(2)]
+    g.add_node("loss", ids)  # a batched fourth input: neither weights nor a term
+    with pytest.raises(ValueError, match="input 3 is batched"):
+        g.compile()

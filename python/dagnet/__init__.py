@@ -29,11 +29,17 @@ __all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPC
 
 _ESTIMATORS = {name: "dagnet.neural_network" for name in __all__[:6]}
 
+__all__ += ["Autoencoder", "metrics"]
+_ESTIMATORS["Autoencoder"] = "dagnet.neural_network"
+
 
 def __getattr__(name):
     if name == "nn":
         import dagnet.nn as nn
         return nn
+    if name == "metrics":
+        import dagnet.metrics as metrics
+        return metrics
     if name in _ESTIMATORS:
         import importlib
         return getattr(importlib.import_module(_ESTIMATORS[name]), name)

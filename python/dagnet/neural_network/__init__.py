@@ -1,9 +1,10 @@
 """scikit-learn's neural-network estimators on dagnet's core, and the
 energy-based models scikit-learn lacks."""
 
+from dagnet.neural_network._autoencoder import Autoencoder
 from dagnet.neural_network._dbn import DBN, DBNClassifier
 from dagnet.neural_network._mlp import MLPClassifier, MLPRegressor
 from dagnet.neural_network._rbm import BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
+__all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
            "MLPRegressor"]
