@@ -95,36 +95,52 @@ def test_gaussian_noise_statistics_and_identity_gradient():
 
 # --- penalties -----------------------------------------------------------------------------
 
-def test_l1_penalty():
+def _weights(xs, i, n):
+    """The sample weights among the inputs (input i), or ones."""
+    return xs[i][:, 0] if len(xs) > i else np.ones(n)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_l1_penalty(weighted):
     rng = np.random.default_rng(6)
     H = rng.standard_normal((5, 4))
-    check_op("l1_penalty", [H], lambda xs, _: 0.3 * np.abs(xs[0]).sum() / xs[0].shape[0],
-             dict(scale=0.3))
-
-
-@pytest.mark.parametrize("rho", [0.05, 0.4])
-def test_kl_sparsity(rho):
-    rng = np.random.default_rng(7)
-    H = rng.uniform(0.05, 0.95, (6, 5))
+    inputs = [H] + ([rng.uniform(0.5, 2.0, (5, 1))] if weighted else [])
 
     def ref(xs, _):
-        r = xs[0].mean(axis=0)
+        w = _weights(xs, 1, len(xs[0]))
+        return 0.3 * np.sum(w * np.abs(xs[0]).sum(axis=1)) / w.sum()
+
+    check_op("l1_penalty", inputs, ref, dict(scale=0.3), check_inputs=[0])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("rho", [0.05, 0.4])
+def test_kl_sparsity(rho, weighted):
+    rng = np.random.default_rng(7)
+    H = rng.uniform(0.05, 0.95, (6, 5))
+    inputs = [H] + ([rng.uniform(0.5, 2.0, (6, 1))] if weighted else [])
+
+    def ref(xs, _):
+        w = _weights(xs, 1, len(xs[0]))
+        r = (w[:, None] * xs[0]).sum(axis=0) / w.sum()
         return 0.7 * np.sum(rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r)))
 
-    check_op("kl_sparsity", [H], ref, dict(scale=0.7, rate=rho), grad_rtol=3e-3)
+    check_op("kl_sparsity", inputs, ref, dict(scale=0.7, rate=rho), grad_rtol=3e-3,
+             check_inputs=[0])
 
 
 def _contractive_ref(act, alpha, lam):
-    """lambda / n sum_i ||J_i||_F^2 with J_i built entry by entry."""
+    """lambda sum_i w_i ||J_i||_F^2 / sum_i w_i with J_i built entry by entry."""
     def ref(xs, p):
         W, b = p["weight"], p["bias"]
         h = act_np(act, xs[0] @ W + b, alpha)
         sp = _sp(act, h, alpha)
+        w = _weights(xs, 1, len(h))
         total = 0.0
         for i in range(h.shape[0]):
             J = sp[i][:, None] * W.T  # (k, d): dh_j / dx_l
-            total += np.sum(J * J)
-        return lam * total / h.shape[0]
+            total += w[i] * np.sum(J * J)
+        return lam * total / w.sum()
     return ref
 
 
@@ -134,18 +150,20 @@ def test_contractive_matches_the_jacobian_and_finite_differences(act):
     n, d, k = 4, 5, 3
     X = rng.standard_normal((n, d))
     alpha = ACT_ALPHA.get(act, 0.01)
+    weighted = act in ("sigmoid", "relu", "tanh")
+    extra = [rng.uniform(0.5, 2.0, (n, 1))] if weighted else []
 
     def build(g, ids):
-        h = g.add_node("linear", ids, units=k, **act_attrs(act))
-        return g.add_node("contractive", [h, ids[0]], scale=0.4, **act_attrs(act))
+        h = g.add_node("linear", ids[:1], units=k, **act_attrs(act))
+        return g.add_node("contractive", [h, ids[0]] + ids[1:], scale=0.4, **act_attrs(act))
 
     # weights away from relu's kink at 0 for the finite differences
     W = rng.standard_normal((d, k))
     b = np.array([0.3, -0.2, 0.5])
     if act in ("relu", "leaky_relu", "elu"):
         X = np.abs(X) * np.sign(rng.standard_normal((n, d)))
-    _, _, pg = check_op("contractive", [X], _contractive_ref(act, alpha, 0.4), build=build,
-                        params=dict(weight=W, bias=b))
+    _, _, pg = check_op("contractive", [X] + extra, _contractive_ref(act, alpha, 0.4),
+                        build=build, params=dict(weight=W, bias=b), check_inputs=[0])
     assert sorted(pg) == ["bias", "weight"]
 
 

@@ -58,11 +58,12 @@ typedef enum dn_op {
                            attrs.rate, kept ones not rescaled; identity at inference */
     DN_OP_GAUSSIAN_NOISE, /* training only: A + attrs.scale N(0, 1); identity at inference */
     /* Penalties: one number, unbatched, to give a LOSS node as an added term.
-     * Means over the batch of n samples, unweighted. */
-    DN_OP_L1_PENALTY,   /* (H): attrs.scale / n sum |H| */
-    DN_OP_KL_SPARSITY,  /* (H): attrs.scale sum_j KL(rho || rho_hat_j), rho =
+     * Means over the batch, weighted by the optional sample weights w (batch, 1)
+     * given last, as the loss weighs its samples. */
+    DN_OP_L1_PENALTY,   /* (H [, w]): attrs.scale mean_i sum_j |H_ij| */
+    DN_OP_KL_SPARSITY,  /* (H [, w]): attrs.scale sum_j KL(rho || rho_hat_j), rho =
                            attrs.rate, rho_hat_j the batch mean of H[:, j], in (0, 1) */
-    DN_OP_CONTRACTIVE,  /* (H, X): attrs.scale / n sum_i ||dH_i/dX_i||_F^2 for H the
+    DN_OP_CONTRACTIVE,  /* (H, X [, w]): attrs.scale mean_i ||dH_i/dX_i||_F^2 for H the
                            LINEAR node act(X W + b) of activation attrs.act (alpha) */
     DN_OP_COUNT
 } dn_op;

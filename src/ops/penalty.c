@@ -4,27 +4,31 @@
  *
  * Each gives one number without a batch dimension, meant as an added term
  * of the graph's LOSS node (src/ops/loss.c), so the one loss node stays the
- * whole objective. Over a batch of n samples H (n, k):
+ * whole objective. Each takes the batch's sample weights w (n, 1) as an
+ * optional last input, as the loss does: means over the batch are then
+ * weighted, sum_i w_i (.) / W with W = sum_i w_i (W = n without weights;
+ * W = 0 gives 0 and no gradient), so a sample of weight 2 counts as the same
+ * sample given twice. Over a batch of n samples H (n, k):
  *
- *   L1_PENALTY   lambda / n sum_ij |h_ij|          (lambda = attrs.scale)
- *                dh_ij = lambda / n sign(h_ij)
+ *   L1_PENALTY   lambda / W sum_i w_i sum_j |h_ij|   (lambda = attrs.scale)
+ *                dh_ij = lambda w_i / W sign(h_ij)
  *   KL_SPARSITY  beta sum_j KL(rho || rho_hat_j)   (beta = attrs.scale,
  *                  = beta sum_j rho log(rho / rho_hat_j)         rho = attrs.rate)
  *                         + (1 - rho) log((1 - rho) / (1 - rho_hat_j)),
- *                rho_hat_j = 1/n sum_i h_ij, the mean activation of unit j
- *                over the batch, clamped to [KL_EPS, 1 - KL_EPS]
- *                dh_ij = beta / n (-rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j))
+ *                rho_hat_j = 1/W sum_i w_i h_ij, the mean activation of unit
+ *                j over the batch, clamped to [KL_EPS, 1 - KL_EPS]
+ *                dh_ij = beta w_i / W (-rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j))
  *                (0 where the clamp holds rho_hat_j)
- *   CONTRACTIVE  lambda / n sum_i ||J(x_i)||_F^2, J = dh/dx of the dense
+ *   CONTRACTIVE  lambda / W sum_i w_i ||J(x_i)||_F^2, J = dh/dx of the dense
  *                layer h = s(x W + b) (W (d, k), s elementwise): J_jl = s'(a_j)
  *                W_lj, so, exactly,
  *                  ||J(x)||_F^2 = sum_j s'(a_j)^2 c_j,   c_j = sum_l W_lj^2.
  *                s' is a function of the output h for the fusable
  *                activations (deriv_from_out below), so
- *                  dh_ij   = lambda / n c_j d(s'^2)/dh (h_ij)
- *                  dW_lj  += 2 lambda / n W_lj sum_i s'(a_ij)^2,
+ *                  dh_ij   = lambda w_i / W c_j d(s'^2)/dh (h_ij)
+ *                  dW_lj  += 2 lambda / W W_lj sum_i w_i s'(a_ij)^2,
  *                and the dense layer's own backward carries dh on to W, b
- *                and x. Its inputs are (H, X): X only gives d, the weight is
+ *                and x. Its inputs are (H, X [, w]): X only gives d, the weight is
  *                H's producer's (shared at compile, src/graph.c), and neither
  *                gets another gradient here. For a stack of layers each
  *                layer's CONTRACTIVE node penalises that layer's Jacobian
@@ -39,12 +43,16 @@
 
 #define KL_EPS 1e-6
 
+/* n_in inputs, and the sample weights after them when n_in + 1. */
 static dn_status penalty_common(dn_node *node, int n_in)
 {
     const char *name = dn_op_name(node->op);
-    if (node->n_in != n_in)
-        return dn_fail_node(node, DN_ERR_INVALID, "%s takes %d input%s, got %d", name, n_in,
-                            n_in > 1 ? "s" : "", node->n_in);
+    if (node->n_in == n_in + 1) {
+        const dn_shape *w = &node->in_shape[n_in];
+        if (!node->in_batched[n_in] || !(w->ndim == 0 || (w->ndim == 1 && w->dims[0] == 1)))
+            return dn_fail_node(node, DN_ERR_INVALID, "%s: input %d must be the sample "
+                                "weights, one per sample: shape (batch, 1)", name, n_in);
+    }
     if (!node->in_batched[0] || node->in_shape[0].ndim != 1)
         return dn_fail_node(node, DN_ERR_INVALID, "%s needs a batch of codes of shape (batch, "
                             "k); flatten the layer it follows", name);
@@ -56,48 +64,80 @@ static dn_status penalty_common(dn_node *node, int n_in)
     return DN_OK;
 }
 
+/* The sample weights (the input after the op's own n_in), or NULL. */
+static const float *weights_of(const dn_ctx *c, int n_in)
+{
+    return c->node->n_in > n_in ? c->in[n_in] : NULL;
+}
+
+/* W = sum_i w_i in order (n without weights). */
+static double weight_total(const float *w, int64_t n)
+{
+    double s = 0.0;
+    if (!w) return (double)n;
+    for (int64_t i = 0; i < n; i++) s += w[i];
+    return s;
+}
+
+static double weight_at(const float *w, int64_t i) { return w ? w[i] : 1.0; }
+
 /* --- L1_PENALTY ------------------------------------------------------------ */
 
 static dn_status l1_infer(dn_node *node) { return penalty_common(node, 1); }
 
-// out (), in H (n, k)
+// out (), in H (n, k), w (n)
 static void l1_forward(const dn_ctx *c)
 {
-    int64_t m = dn_node_in_numel(c->node, 0, c->n);
+    int64_t n = c->n, k = c->node->in_shape[0].dims[0];
+    const float *w = weights_of(c, 1);
+    double W = weight_total(w, n);
     float s = 0.0f;
-    for (int64_t i = 0; i < m; i++) s += fabsf(c->in[0][i]);
-    c->out[0] = c->n > 0 ? c->node->attrs.scale * s / (float)c->n : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float r = 0.0f;
+        for (int64_t j = 0; j < k; j++) r += fabsf(c->in[0][i * k + j]);
+        s += (float)weight_at(w, i) * r;
+    }
+    c->out[0] = W != 0.0 ? (float)(c->node->attrs.scale * s / W) : 0.0f;
 }
 
-// gin H (n, k) += gout () lambda / n sign(H)
+// gin H (n, k) += gout () lambda w_i / W sign(H)
 static void l1_backward(const dn_ctx *c)
 {
-    int64_t m = dn_node_in_numel(c->node, 0, c->n);
-    if (!c->gin[0] || c->n == 0) return;
-    float g = c->gout[0] * c->node->attrs.scale / (float)c->n;
-    for (int64_t i = 0; i < m; i++) {
-        float h = c->in[0][i];
-        c->gin[0][i] += h > 0.0f ? g : (h < 0.0f ? -g : 0.0f);
+    int64_t n = c->n, k = c->node->in_shape[0].dims[0];
+    const float *w = weights_of(c, 1);
+    double W = weight_total(w, n);
+    if (!c->gin[0] || W == 0.0) return;
+    for (int64_t i = 0; i < n; i++) {
+        float g = (float)(c->gout[0] * c->node->attrs.scale * weight_at(w, i) / W);
+        for (int64_t j = 0; j < k; j++) {
+            float h = c->in[0][i * k + j];
+            c->gin[0][i * k + j] += h > 0.0f ? g : (h < 0.0f ? -g : 0.0f);
+        }
     }
 }
 
 static void l1_forward_ref(const dn_ctx *c)
 {
-    int64_t m = dn_node_in_numel(c->node, 0, c->n);
-    double s = 0.0;
-    for (int64_t i = 0; i < m; i++) s += fabs((double)c->in[0][i]);
-    c->out[0] = c->n > 0 ? (float)(c->node->attrs.scale * s / (double)c->n) : 0.0f;
+    int64_t n = c->n, k = c->node->in_shape[0].dims[0];
+    const float *w = weights_of(c, 1);
+    double s = 0.0, W = weight_total(w, n);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < k; j++) s += weight_at(w, i) * fabs((double)c->in[0][i * k + j]);
+    c->out[0] = W != 0.0 ? (float)(c->node->attrs.scale * s / W) : 0.0f;
 }
 
 static void l1_backward_ref(const dn_ctx *c)
 {
-    int64_t m = dn_node_in_numel(c->node, 0, c->n);
-    if (!c->gin[0] || c->n == 0) return;
-    double g = (double)c->gout[0] * c->node->attrs.scale / (double)c->n;
-    for (int64_t i = 0; i < m; i++) {
-        double h = c->in[0][i];
-        c->gin[0][i] += (float)(g * ((h > 0) - (h < 0)));
-    }
+    int64_t n = c->n, k = c->node->in_shape[0].dims[0];
+    const float *w = weights_of(c, 1);
+    double W = weight_total(w, n);
+    if (!c->gin[0] || W == 0.0) return;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < k; j++) {
+            double h = c->in[0][i * k + j];
+            double g = (double)c->gout[0] * c->node->attrs.scale * weight_at(w, i) / W;
+            c->gin[0][i * k + j] += (float)(g * ((h > 0) - (h < 0)));
+        }
 }
 
 /* --- KL_SPARSITY ----------------------------------------------------------- */
@@ -129,43 +169,50 @@ static double kl_slope(double rho, double q)
     return r != q ? 0.0 : -rho / r + (1 - rho) / (1 - r);
 }
 
-// out (), saved rho_hat (k) (raw means), in H (n, k)
+// out (), saved rho_hat (k) (raw means), in H (n, k), w (n)
 static void kl_forward(const dn_ctx *c)
 {
     int64_t n = c->n, k = c->node->in_shape[0].dims[0];
-    const float *h = c->in[0];
+    const float *h = c->in[0], *w = weights_of(c, 1);
     float *q = c->saved;
-    double rho = c->node->attrs.rate, v = 0.0;
+    double rho = c->node->attrs.rate, v = 0.0, W = weight_total(w, n);
     for (int64_t j = 0; j < k; j++) q[j] = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < k; j++) q[j] += h[i * k + j];
+    for (int64_t i = 0; i < n; i++) {
+        float wi = (float)weight_at(w, i);
+        for (int64_t j = 0; j < k; j++) q[j] += wi * h[i * k + j];
+    }
     for (int64_t j = 0; j < k; j++) {
-        q[j] = n > 0 ? q[j] / (float)n : (float)rho;
+        q[j] = W != 0.0 ? (float)(q[j] / W) : (float)rho;
         v += kl_term(rho, clamp_rho(q[j]));
     }
     c->out[0] = (float)(c->node->attrs.scale * v);
 }
 
-// gin H (n, k) += gout () beta / n dKL/drho_hat_j, saved rho_hat (k)
+// gin H (n, k) += gout () beta w_i / W dKL/drho_hat_j, saved rho_hat (k)
 static void kl_backward(const dn_ctx *c)
 {
     int64_t n = c->n, k = c->node->in_shape[0].dims[0];
-    if (!c->gin[0] || n == 0) return;
-    double rho = c->node->attrs.rate, b = (double)c->gout[0] * c->node->attrs.scale / (double)n;
+    const float *w = weights_of(c, 1);
+    double rho = c->node->attrs.rate, W = weight_total(w, n);
+    if (!c->gin[0] || W == 0.0) return;
+    double b = (double)c->gout[0] * c->node->attrs.scale / W;
     float *g = c->ws; /* (k) */
     for (int64_t j = 0; j < k; j++) g[j] = (float)(b * kl_slope(rho, c->saved[j]));
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < k; j++) c->gin[0][i * k + j] += g[j];
+    for (int64_t i = 0; i < n; i++) {
+        float wi = (float)weight_at(w, i);
+        for (int64_t j = 0; j < k; j++) c->gin[0][i * k + j] += wi * g[j];
+    }
 }
 
 static void kl_forward_ref(const dn_ctx *c)
 {
     int64_t n = c->n, k = c->node->in_shape[0].dims[0];
-    double rho = c->node->attrs.rate, v = 0.0;
+    const float *w = weights_of(c, 1);
+    double rho = c->node->attrs.rate, v = 0.0, W = weight_total(w, n);
     for (int64_t j = 0; j < k; j++) {
         double q = 0.0;
-        for (int64_t i = 0; i < n; i++) q += c->in[0][i * k + j];
-        q = n > 0 ? q / (double)n : rho;
+        for (int64_t i = 0; i < n; i++) q += weight_at(w, i) * c->in[0][i * k + j];
+        q = W != 0.0 ? q / W : rho;
         c->saved[j] = (float)q;
         v += kl_term(rho, clamp_rho(q));
     }
@@ -175,14 +222,14 @@ static void kl_forward_ref(const dn_ctx *c)
 static void kl_backward_ref(const dn_ctx *c)
 {
     int64_t n = c->n, k = c->node->in_shape[0].dims[0];
-    if (!c->gin[0] || n == 0) return;
-    double rho = c->node->attrs.rate;
+    const float *w = weights_of(c, 1);
+    double rho = c->node->attrs.rate, W = weight_total(w, n);
+    if (!c->gin[0] || W == 0.0) return;
     for (int64_t j = 0; j < k; j++) {
         double q = 0.0;
-        for (int64_t i = 0; i < n; i++) q += c->in[0][i * k + j];
-        double g = (double)c->gout[0] * c->node->attrs.scale / (double)n *
-                   kl_slope(rho, q / (double)n);
-        for (int64_t i = 0; i < n; i++) c->gin[0][i * k + j] += (float)g;
+        for (int64_t i = 0; i < n; i++) q += weight_at(w, i) * c->in[0][i * k + j];
+        double g = (double)c->gout[0] * c->node->attrs.scale / W * kl_slope(rho, q / W);
+        for (int64_t i = 0; i < n; i++) c->gin[0][i * k + j] += (float)(g * weight_at(w, i));
     }
 }
 
@@ -235,39 +282,48 @@ static void column_norms(const float *w, int64_t d, int64_t k, float *cn)
         for (int64_t j = 0; j < k; j++) cn[j] += w[l * k + j] * w[l * k + j];
 }
 
-// out (), in H (n, k), X (n, d), param W (d, k); ws (2k)
+// out (), in H (n, k), X (n, d), w (n), param W (d, k); ws (2k)
 static void contractive_forward(const dn_ctx *c)
 {
     const dn_attrs *a = &c->node->attrs;
     int64_t n = c->n, k = c->node->in_shape[0].dims[0], d = c->node->in_shape[1].dims[0];
+    const float *w = weights_of(c, 2);
+    double W = weight_total(w, n);
     float *cn = c->ws, s = 0.0f;
     column_norms(c->param[0], d, k, cn);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
+        float r = 0.0f;
         for (int64_t j = 0; j < k; j++) {
             double sp, e;
             deriv_from_out(a->act, a->alpha, c->in[0][i * k + j], &sp, &e);
-            s += (float)(sp * sp) * cn[j];
+            r += (float)(sp * sp) * cn[j];
         }
-    c->out[0] = n > 0 ? a->scale * s / (float)n : 0.0f;
+        s += (float)weight_at(w, i) * r;
+    }
+    c->out[0] = W != 0.0 ? (float)(a->scale * s / W) : 0.0f;
 }
 
-// gin H (n, k) += gout lambda/n c_j d(s'^2)/dh; gparam W (d, k) += 2 gout
-// lambda/n W_lj sum_i s'(a_ij)^2
+// gin H (n, k) += gout lambda w_i / W c_j d(s'^2)/dh; gparam W (d, k) +=
+// 2 gout lambda / W W_lj sum_i w_i s'(a_ij)^2
 static void contractive_backward(const dn_ctx *c)
 {
     const dn_attrs *a = &c->node->attrs;
     int64_t n = c->n, k = c->node->in_shape[0].dims[0], d = c->node->in_shape[1].dims[0];
-    if (n == 0) return;
-    float *cn = c->ws, *ssum = c->ws + k, g = c->gout[0] * a->scale / (float)n;
+    const float *w = weights_of(c, 2);
+    double W = weight_total(w, n);
+    if (W == 0.0) return;
+    float *cn = c->ws, *ssum = c->ws + k, g = (float)(c->gout[0] * a->scale / W);
     column_norms(c->param[0], d, k, cn);
     for (int64_t j = 0; j < k; j++) ssum[j] = 0.0f;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
+        float wi = (float)weight_at(w, i);
         for (int64_t j = 0; j < k; j++) {
             double sp, e;
             deriv_from_out(a->act, a->alpha, c->in[0][i * k + j], &sp, &e);
-            ssum[j] += (float)(sp * sp);
-            if (c->gin[0]) c->gin[0][i * k + j] += g * cn[j] * (float)e;
+            ssum[j] += wi * (float)(sp * sp);
+            if (c->gin[0]) c->gin[0][i * k + j] += g * wi * cn[j] * (float)e;
         }
+    }
     if (!c->gparam[0]) return;
     for (int64_t l = 0; l < d; l++)
         for (int64_t j = 0; j < k; j++)
@@ -279,33 +335,36 @@ static void contractive_forward_ref(const dn_ctx *c)
 {
     const dn_attrs *a = &c->node->attrs;
     int64_t n = c->n, k = c->node->in_shape[0].dims[0], d = c->node->in_shape[1].dims[0];
-    double s = 0.0;
+    const float *w = weights_of(c, 2);
+    double s = 0.0, W = weight_total(w, n);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < k; j++) {
             double sp, e;
             deriv_from_out(a->act, a->alpha, c->in[0][i * k + j], &sp, &e);
             for (int64_t l = 0; l < d; l++) {
                 double jac = sp * c->param[0][l * k + j];
-                s += jac * jac;
+                s += weight_at(w, i) * jac * jac;
             }
         }
-    c->out[0] = n > 0 ? (float)(a->scale * s / (double)n) : 0.0f;
+    c->out[0] = W != 0.0 ? (float)(a->scale * s / W) : 0.0f;
 }
 
 static void contractive_backward_ref(const dn_ctx *c)
 {
     const dn_attrs *a = &c->node->attrs;
     int64_t n = c->n, k = c->node->in_shape[0].dims[0], d = c->node->in_shape[1].dims[0];
-    if (n == 0) return;
-    double g = (double)c->gout[0] * a->scale / (double)n;
+    const float *w = weights_of(c, 2);
+    double W = weight_total(w, n);
+    if (W == 0.0) return;
+    double g = (double)c->gout[0] * a->scale / W;
     for (int64_t j = 0; j < k; j++) {
         double cj = 0.0, sj = 0.0;
         for (int64_t l = 0; l < d; l++) cj += (double)c->param[0][l * k + j] * c->param[0][l * k + j];
         for (int64_t i = 0; i < n; i++) {
             double sp, e;
             deriv_from_out(a->act, a->alpha, c->in[0][i * k + j], &sp, &e);
-            sj += sp * sp;
-            if (c->gin[0]) c->gin[0][i * k + j] += (float)(g * cj * e);
+            sj += weight_at(w, i) * sp * sp;
+            if (c->gin[0]) c->gin[0][i * k + j] += (float)(g * weight_at(w, i) * cj * e);
         }
         if (c->gparam[0])
             for (int64_t l = 0; l < d; l++)
@@ -314,14 +373,14 @@ static void contractive_backward_ref(const dn_ctx *c)
 }
 
 const dn_op_def dn_opdef_l1_penalty = {
-    DN_OP_L1_PENALTY, "l1_penalty", 1, 1, DN_OPF_BWD_IN0,
+    DN_OP_L1_PENALTY, "l1_penalty", 1, 2, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
     l1_infer, l1_forward, l1_backward, l1_forward_ref, l1_backward_ref};
 
 const dn_op_def dn_opdef_kl_sparsity = {
-    DN_OP_KL_SPARSITY, "kl_sparsity", 1, 1, DN_OPF_BWD_IN0,
+    DN_OP_KL_SPARSITY, "kl_sparsity", 1, 2, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
     kl_infer, kl_forward, kl_backward, kl_forward_ref, kl_backward_ref};
 
 const dn_op_def dn_opdef_contractive = {
-    DN_OP_CONTRACTIVE, "contractive", 2, 2, DN_OPF_BWD_IN0 | DN_OPF_NO_GRAD_IN1,
+    DN_OP_CONTRACTIVE, "contractive", 2, 3, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
     contractive_infer, contractive_forward, contractive_backward, contractive_forward_ref,
     contractive_backward_ref};

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from dagnet import _core
@@ -237,10 +238,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     @staticmethod
     def _make_graph(arch):
         """X -> corruption -> encoder -> code -> decoder -> loss(., X) plus
-        the penalties; outputs the reconstruction and the code."""
+        the penalties (weighted by the sample weights as the loss is);
+        outputs the reconstruction and the code."""
         g = _core.Graph()
-        x = g.add_input((arch["n_features"],))
-        g.set_name(x, "X")
+        x, t, w = (g.add_input(shape) for shape in ((arch["n_features"],),) * 2 + ((1,),))
+        for node, name in ((x, "X"), (t, "target"), (w, "sample_weight")):
+            g.set_name(node, name)
         h = x
         if arch["noise"] is not None and arch["noise_level"] > 0:
             h = (g.add_node("gaussian_noise", [x], scale=arch["noise_level"])
@@ -254,20 +257,16 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
             below, h = h, Dense(units, activation=act, name=f"dense_{i}", **init).emit(g, [h])
             encoders.append(h)
             if arch["contractive"] > 0:
-                terms.append(g.add_node("contractive", [h, below], scale=arch["contractive"],
+                terms.append(g.add_node("contractive", [h, below, w], scale=arch["contractive"],
                                         act=act, alpha=1.0 if act == "elu" else 0.01))
         code = h
         if arch["sparsity"] == "l1":
-            terms.append(g.add_node("l1_penalty", [code], scale=arch["sparsity_weight"]))
+            terms.append(g.add_node("l1_penalty", [code, w], scale=arch["sparsity_weight"]))
         elif arch["sparsity"] == "kl":
-            terms.append(g.add_node("kl_sparsity", [code], scale=arch["sparsity_weight"],
+            terms.append(g.add_node("kl_sparsity", [code, w], scale=arch["sparsity_weight"],
                                     rate=arch["sparsity_target"]))
         out = Autoencoder._emit_decoder(g, code, arch, encoders if arch["tied"] else None)
         g.set_outputs([out, code])
-        t = g.add_input((arch["n_features"],))
-        g.set_name(t, "target")
-        w = g.add_input((1,))
-        g.set_name(w, "sample_weight")
         while len(terms) > 1:
             terms = [g.add_node("add", terms[:2])] + terms[2:]
         g.set_name(g.add_node("loss", [out, t, w] + terms, loss=arch["loss"]), "loss")
@@ -314,10 +313,10 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         finally:
             del self._pretrain_data
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y=None, sample_weight=None):
         """One epoch over X with 'sgd' or 'adam' (y is ignored; no
         pre-training)."""
-        self._check_solver()
         return self._fit(X, None, sample_weight=sample_weight, incremental=True)
 
     def _pretrain(self, X, sample_weight):
