@@ -117,9 +117,10 @@ def frechet_distance(X, Y):
     >>> import numpy as np
     >>> from dagnet.metrics import frechet_distance
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(5000, 1))
-    >>> Y = rng.normal(3.0, 2.0, size=(5000, 1))
-    >>> round(frechet_distance(X, Y), 1)  # (0 - 3)^2 + (1 - 2)^2
+    >>> X = rng.normal(size=(500, 1))
+    >>> X = (X - X.mean()) / X.std(ddof=1)     # mean 0, standard deviation 1
+    >>> Y = 3.0 + 2.0 * X                       # mean 3, standard deviation 2
+    >>> round(frechet_distance(X, Y), 6)        # (0 - 3)^2 + (1 - 2)^2
     10.0
     """
     X, Y = _two_sets(X, Y)

@@ -269,7 +269,10 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         g.set_outputs([out, code])
         while len(terms) > 1:
             terms = [g.add_node("add", terms[:2])] + terms[2:]
-        g.set_name(g.add_node("loss", [out, t, w] + terms, loss=arch["loss"]), "loss")
+        # the clean input is the target: the target input stays unused (the
+        # estimators' convention of inputs X, target, weights), and training
+        # copies each batch's rows once
+        g.set_name(g.add_node("loss", [out, x, w] + terms, loss=arch["loss"]), "loss")
         g.compile(arch["seed"])
         return g
 
