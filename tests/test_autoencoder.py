@@ -286,3 +286,16 @@ def test_frechet_distance_closed_form_for_diagonal_gaussians():
     assert frechet_distance(X, Y) == pytest.approx(expect, rel=0.01)
     assert frechet_distance(X, Y) == pytest.approx(frechet_distance(Y, X), rel=1e-8)
     assert frechet_distance(X[:500], X[:500]) < 1e-8
+
+
+def test_early_stopping_and_partial_fit():
+    X = load_digits().data / 16
+    ae = _quiet_fit(Autoencoder((32,), early_stopping=True, max_iter=200, n_iter_no_change=3,
+                                random_state=0), X)
+    assert ae.n_iter_ < 200 and len(ae.validation_scores_) == ae.n_iter_
+    assert ae.best_validation_score_ == max(ae.validation_scores_) < 0
+    inc = Autoencoder((8,), random_state=0)
+    for _ in range(3):
+        inc.partial_fit(X)
+    assert inc.n_iter_ == 1 and len(inc.loss_curve_) == 3
+    assert not hasattr(Autoencoder(solver="lbfgs"), "partial_fit")

@@ -38,7 +38,9 @@ typedef enum dn_op {
     DN_OP_DROPOUT,      /* inverted dropout: keep with 1 - rate, scale 1/(1-rate) */
     DN_OP_BATCHNORM,    /* batch normalisation over all axes but attrs.axis */
     DN_OP_LAYERNORM,    /* layer normalisation over the last axis */
-    DN_OP_LOSS,         /* loss(pred, target [, sample_weight]) -> scalar */
+    DN_OP_LOSS,         /* loss(pred, target [, sample_weight] [, terms]) -> scalar;
+                           terms: unbatched single numbers (penalties) added as
+                           they are */
     /* Images are NCHW: per-sample (C, H, W). Convolutions are
      * cross-correlations (no kernel flip). Sizes along H (and W likewise):
      *   CONV2D:           Ho = floor((H + pt + pb - dh (KH - 1) - 1) / sh) + 1

@@ -373,14 +373,15 @@ static void contractive_backward_ref(const dn_ctx *c)
 }
 
 const dn_op_def dn_opdef_l1_penalty = {
-    DN_OP_L1_PENALTY, "l1_penalty", 1, 2, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
+    DN_OP_L1_PENALTY, "l1_penalty", 1, 2, DN_OPF_BWD_IN0 | DN_OPF_BWD_IN1 | DN_OPF_NO_GRAD_IN1,
     l1_infer, l1_forward, l1_backward, l1_forward_ref, l1_backward_ref};
 
 const dn_op_def dn_opdef_kl_sparsity = {
-    DN_OP_KL_SPARSITY, "kl_sparsity", 1, 2, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
+    DN_OP_KL_SPARSITY, "kl_sparsity", 1, 2, DN_OPF_BWD_IN0 | DN_OPF_BWD_IN1 | DN_OPF_NO_GRAD_IN1,
     kl_infer, kl_forward, kl_backward, kl_forward_ref, kl_backward_ref};
 
 const dn_op_def dn_opdef_contractive = {
-    DN_OP_CONTRACTIVE, "contractive", 2, 3, DN_OPF_BWD_INALL | DN_OPF_NO_GRAD_IN1,
+    DN_OP_CONTRACTIVE, "contractive", 2, 3,
+    DN_OPF_BWD_IN0 | (1u << 2) | DN_OPF_NO_GRAD_IN1, /* backward reads H and the weights */
     contractive_infer, contractive_forward, contractive_backward, contractive_forward_ref,
     contractive_backward_ref};

@@ -95,9 +95,13 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     sparsity_target : float, default=0.05
         The target mean activation rho of 'kl'.
     contractive : float, default=0.0
-        Weight of the contractive penalty, the batch mean of ||dh/dx||_F^2
-        per encoder layer (needs activations fused into dense layers: not
-        'gelu' or 'silu').
+        Weight of the contractive penalty: the batch mean of the squared
+        Frobenius norm of the encoder's Jacobian ||dh/dx||_F^2, exact, in
+        closed form. With several encoder layers it is the sum over layers
+        of each layer's Jacobian with respect to its own input (a layer-wise
+        penalty; the norm of the whole encoder's Jacobian, a product of the
+        layers', is not that sum). Needs activations fused into dense layers:
+        not 'gelu' or 'silu'.
     pretrain : {None, 'layerwise'}, default=None
         'layerwise' trains each encoder layer (with its mirror decoder
         layer) as a one-layer autoencoder of the codes below, with the same
