@@ -99,8 +99,7 @@ static void mark(dn_graph_t *g, dn_plan *pl)
         for (int j = 0; j < nd->n_params; j++) need |= nd->params[j].trainable;
         unsigned flags = dn_op_get(nd->op)->flags;
         for (int i = 0; i < nd->n_in; i++) {
-            if (i >= 1 && (flags & DN_OPF_NO_GRAD_IN1)) break;
-            need |= pl->needs_grad[nd->in[i]];
+            if (dn_input_gets_grad(nd, flags, i)) need |= pl->needs_grad[nd->in[i]];
         }
         pl->needs_grad[v] = (unsigned char)need;
     }
@@ -164,7 +163,7 @@ dn_status dn_exec_prepare(dn_graph_t *g, int64_t batch, int flags, dn_target tar
                 end = DN_MAX(end, cn->pos);
                 if (grad && pl->needs_grad[c] && (cf & (1u << (i < 8 ? i : 7))))
                     end = DN_MAX(end, last - 1 - cn->pos);
-                if (grad && pl->needs_grad[v] && !(i >= 1 && (cf & DN_OPF_NO_GRAD_IN1)) &&
+                if (grad && pl->needs_grad[v] && dn_input_gets_grad(cn, cf, i) &&
                     cn->pos > first_grad_consumer) {
                     first_grad_consumer = cn->pos;
                     pl->zero_at[v] = c;
@@ -226,7 +225,7 @@ static void fill_ctx(dn_graph_t *g, int v, int64_t n, int nthreads, int backward
     c->n = n;
     for (int i = 0; i < nd->n_in; i++) {
         c->in[i] = g->val[nd->in[i]];
-        if (backward && !(i >= 1 && (flags & DN_OPF_NO_GRAD_IN1)))
+        if (backward && dn_input_gets_grad(nd, flags, i))
             c->gin[i] = arena_at(g, pl->grad_off[nd->in[i]]);
     }
     c->out = (float *)g->val[v];
@@ -287,6 +286,7 @@ static void zero_param_grads(dn_graph_t *g)
         const dn_param_rec *r = &g->params[k];
         const dn_node *nd = &g->nodes[r->node];
         int fresh = runs_backward(g, r->node) && nd->params[r->index].trainable &&
+                    !nd->params[r->index].shared &&
                     (dn_op_get(nd->op)->flags & DN_OPF_BWD_FRESH);
         if (!fresh) zero(g->grad_arena + r->offset, r->size);
     }
@@ -338,7 +338,7 @@ dn_status dn_exec_backward(dn_graph_t *g, const float *const *grad_outputs, int 
         }
         if (fresh_ok)
             for (int j = 0; j < nd->n_params; j++)
-                if (c.gparam[j]) c.gparam_fresh |= 1u << j;
+                if (c.gparam[j] && !nd->params[j].shared) c.gparam_fresh |= 1u << j;
         (ref ? def->backward_ref : def->backward)(&c);
     }
     return DN_OK;

@@ -377,12 +377,41 @@ dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *ba
     return DN_OK;
 }
 
+/* Parameter j of nd is the weight of the producer of one of its inputs (tied
+ * weights): the same floats and gradient, one parameter of the graph. The
+ * producer comes first in the order, so its offset is known. */
+static dn_status share_param(dn_graph_t *g, dn_node *nd, int j)
+{
+    dn_param_decl *d = &nd->params[j];
+    dn_node *src = &g->nodes[nd->in[d->share_input]];
+    char want[96], have[96];
+    dn_shape_format(&d->shape, want, sizeof want);
+    if (src->n_params < 1 || src->params[0].share_input >= 0)
+        return dn_fail_node(nd, DN_ERR_INVALID, "input %d ('%s') has no weight of its own to "
+                            "share; tie to a dense layer", d->share_input, src->name);
+    dn_shape_format(&src->params[0].shape, have, sizeof have);
+    if (strcmp(want, have) != 0)
+        return dn_fail_node(nd, DN_ERR_INVALID, "it needs a weight of shape %s but '%s' has %s; "
+                            "tie layers whose sizes mirror each other", want, src->name, have);
+    if (nd->op == DN_OP_CONTRACTIVE &&
+        (src->op != DN_OP_LINEAR || src->attrs.act != nd->attrs.act ||
+         src->attrs.alpha != nd->attrs.alpha))
+        return dn_fail_node(nd, DN_ERR_INVALID, "its input 0 must be a dense layer with the "
+                            "activation it names ('%s'); '%s' is not", dn_act_name(nd->attrs.act),
+                            src->name);
+    d->offset = src->params[0].offset;
+    d->shared = src->params[0].shared = 1;
+    return DN_OK;
+}
+
 /* One arena for values and one for gradients, each parameter aligned to 16
  * floats; initialised from the seed, one stream per parameter. */
 static dn_status alloc_params(dn_graph_t *g)
 {
     int count = 0;
-    for (int v = 0; v < g->n_nodes; v++) count += g->nodes[v].n_params;
+    for (int v = 0; v < g->n_nodes; v++)
+        for (int j = 0; j < g->nodes[v].n_params; j++)
+            count += g->nodes[v].params[j].share_input < 0;
     free(g->params);
     g->params = calloc((size_t)(count ? count : 1), sizeof *g->params);
     if (!g->params) return dn_fail(DN_ERR_NOMEM, "could not allocate the parameter list");
@@ -391,8 +420,13 @@ static dn_status alloc_params(dn_graph_t *g)
     for (int p = 0; p < g->n_nodes; p++) {
         int v = g->order[p];
         dn_node *nd = &g->nodes[v];
-        for (int j = 0; j < nd->n_params; j++, k++) {
-            dn_param_rec *r = &g->params[k];
+        for (int j = 0; j < nd->n_params; j++) {
+            if (nd->params[j].share_input >= 0) {
+                dn_status s = share_param(g, nd, j);
+                if (s) return s;
+                continue;
+            }
+            dn_param_rec *r = &g->params[k++];
             int64_t size = dn_shape_numel(&nd->params[j].shape);
             if (size < 0 || total > INT64_MAX / 8 - size)
                 return dn_fail_node(nd, DN_ERR_NOMEM, "its parameter %s is too large to "

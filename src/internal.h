@@ -39,6 +39,11 @@ typedef struct dn_param_decl {
     int trainable;       /* learnable and its node not frozen (dn_graph_set_trainable) */
     int decay;           /* weight decay applies */
     int constrain;       /* max-norm applies */
+    int share_input;     /* >= 0: no new parameter, but the weight (parameter 0)
+                            of the producer of this input slot, read and
+                            trained by both nodes (tied weights); else -1 */
+    int shared;          /* set by compile: two nodes use it, so neither may
+                            write its gradient fresh */
     int64_t offset;      /* floats into the parameter arena (set by compile) */
 } dn_param_decl;
 
@@ -97,11 +102,25 @@ typedef void (*dn_kernel_fn)(const dn_ctx *c);
 #define DN_OPF_BWD_INALL (0xffu)  /* every input's value */
 #define DN_OPF_BWD_OUT (1u << 8)  /* the output's value */
 #define DN_OPF_LOSS (1u << 9)     /* a loss: output is a scalar, seeded with 1 */
-#define DN_OPF_NO_GRAD_IN1 (1u << 10) /* input 1 and on get no gradient (targets) */
+/* Batched inputs 1 and on get no gradient (targets, sample weights);
+ * unbatched ones do (a loss's added terms): see dn_input_gets_grad. */
+#define DN_OPF_NO_GRAD_IN1 (1u << 10)
 /* Backward honours gin_fresh and gparam_fresh: it writes every element of a
  * fresh gradient instead of adding, so the executor need not zero it first
  * (of an input given twice, only the first slot is fresh). */
 #define DN_OPF_BWD_FRESH (1u << 11)
+
+/* 1 when backward passes a gradient to input i of nd (op flags `flags`). */
+static inline int dn_input_gets_grad(const dn_node *nd, unsigned flags, int i)
+{
+    return i == 0 || !(flags & DN_OPF_NO_GRAD_IN1) || !nd->in_batched[i];
+}
+
+/* The node id of a LOSS node's sample weights (a batched input 2), or -1. */
+static inline int dn_loss_weight_node(const dn_node *loss)
+{
+    return loss->n_in >= 3 && loss->in_batched[2] ? loss->in[2] : -1;
+}
 
 typedef struct dn_op_def {
     dn_op op;
@@ -129,6 +148,8 @@ extern const dn_op_def dn_opdef_input, dn_opdef_linear, dn_opdef_matmul,
     dn_opdef_maxpool2d, dn_opdef_avgpool2d, dn_opdef_global_avgpool2d, dn_opdef_upsample2d;
 extern const dn_op_def dn_opdef_reparameterize, dn_opdef_gaussian_kl, dn_opdef_vae_loss,
     dn_opdef_spectral_linear;
+extern const dn_op_def dn_opdef_linear_tied, dn_opdef_masking_noise, dn_opdef_gaussian_noise,
+    dn_opdef_l1_penalty, dn_opdef_kl_sparsity, dn_opdef_contractive;
 
 /* Helpers for infer functions and kernels (src/graph.c, src/status.c). */
 dn_status dn_fail_node(const dn_node *node, dn_status s, const char *fmt, ...)
@@ -157,6 +178,10 @@ dn_status dn_dense_attrs_check(dn_node *node);
 int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
                   dn_init init, float scale, int64_t fan_in, int64_t fan_out,
                   int trainable, int decay, int constrain);
+/* Declare that the node uses the weight (parameter 0, of shape `shape`) of
+ * the producer of input `slot` as its parameter; compile checks the shape.
+ * Returns its index. */
+int dn_node_param_shared(dn_node *node, const char *suffix, const dn_shape *shape, int slot);
 
 /* Elementwise activation math shared by the ACTIVATION op, fused LINEAR and
  * the GEMM epilogue (src/ops/activation.c). y and x may alias. */

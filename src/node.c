@@ -58,7 +58,15 @@ int dn_node_param(dn_node *node, const char *suffix, const dn_shape *shape,
     p->trainable = trainable && !node->frozen;
     p->decay = decay;
     p->constrain = constrain;
+    p->share_input = -1;
     return node->n_params++;
+}
+
+int dn_node_param_shared(dn_node *node, const char *suffix, const dn_shape *shape, int slot)
+{
+    int j = dn_node_param(node, suffix, shape, DN_INIT_ZEROS, 0.0f, 0, 0, 1, 0, 0);
+    if (j >= 0) node->params[j].share_input = slot;
+    return j;
 }
 
 /* "(batch, 3, 4)" for the per-sample shape (3, 4) of a batched input. */

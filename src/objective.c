@@ -43,7 +43,8 @@ dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n,
     const int nt = nthreads > 0 ? nthreads : dn_max_threads();
     /* the input slot of the loss's sample weights, -1 without them */
     const dn_node *loss = &g->nodes[g->loss_node];
-    const int wk = loss->n_in >= 3 ? g->nodes[loss->in[2]].input_index : -1;
+    const int wv = dn_loss_weight_node(loss);
+    const int wk = wv >= 0 ? g->nodes[wv].input_index : -1;
     const float *wdata = wk >= 0 && data ? data[wk] : NULL;
     const double total_w = wdata ? sum_floats(wdata, n) : (double)n;
     const int64_t P = g->param_floats;

@@ -138,7 +138,7 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
     /* with reg_per_sample the regulariser is divided by the batch's total
      * sample weight, the denominator of its loss (scikit-learn's alpha) */
     const dn_node *loss_nd = &g->nodes[g->loss_node];
-    const int wv = loss_nd->n_in >= 3 ? loss_nd->in[2] : -1;
+    const int wv = dn_loss_weight_node(loss_nd);
     const int wk = wv >= 0 ? g->nodes[wv].input_index : -1; /* its slot among the inputs */
     const int weighted = wk >= 0 && data && data[wk];
     double total = 0, total_reg = 0;

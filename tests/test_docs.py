@@ -4,18 +4,26 @@ import doctest
 
 import pytest
 
+import dagnet.metrics
+import dagnet.neural_network._autoencoder
 import dagnet.neural_network._dbn
+import dagnet.neural_network._gan
 import dagnet.neural_network._mlp
 import dagnet.neural_network._neural_net
 import dagnet.neural_network._rbm
+import dagnet.neural_network._vae
 import dagnet.nn
+import dagnet.nn.augment
 import dagnet.nn.model
 
 
-@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.nn.layers,
+@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.nn.layers, dagnet.nn.augment,
                                     dagnet.neural_network._mlp, dagnet.neural_network._rbm,
                                     dagnet.neural_network._dbn,
-                                    dagnet.neural_network._neural_net])
+                                    dagnet.neural_network._neural_net,
+                                    dagnet.neural_network._autoencoder,
+                                    dagnet.neural_network._vae, dagnet.neural_network._gan,
+                                    dagnet.metrics])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
@@ -45,8 +53,10 @@ def test_tour_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "MLPClassifier" in out and "faster" in out and "log-likelihood" in out
     assert "NeuralNetClassifier" in out
+    assert "Autoencoder" in out and "PCA" in out
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return
     assert (tmp_path / "dagnet_rbm_samples.png").stat().st_size > 1000
+    assert (tmp_path / "dagnet_autoencoder.png").stat().st_size > 1000

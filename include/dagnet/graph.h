@@ -101,7 +101,9 @@ dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *ba
 /* The execution order after compile (n_nodes ids). */
 const int *dn_graph_order(const dn_graph_t *g);
 
-/* Parameters after compile, in the order nodes declare them. */
+/* Parameters after compile, in the order nodes declare them. A weight that
+ * a LINEAR_TIED or CONTRACTIVE node shares with a dense layer is listed once,
+ * under the dense layer, and its gradient sums both uses. */
 int dn_graph_num_params(const dn_graph_t *g);
 typedef struct dn_param_info {
     const char *name;   /* "<node name>.<weight|bias|gamma|beta|running_mean|running_var>" */

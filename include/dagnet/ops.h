@@ -38,7 +38,9 @@ typedef enum dn_op {
     DN_OP_DROPOUT,      /* inverted dropout: keep with 1 - rate, scale 1/(1-rate) */
     DN_OP_BATCHNORM,    /* batch normalisation over all axes but attrs.axis */
     DN_OP_LAYERNORM,    /* layer normalisation over the last axis */
-    DN_OP_LOSS,         /* loss(pred, target [, sample_weight]) -> scalar */
+    DN_OP_LOSS,         /* loss(pred, target [, sample_weight] [, terms]) -> scalar;
+                           terms: unbatched single numbers (penalties) added as
+                           they are */
     /* Images are NCHW: per-sample (C, H, W). Convolutions are
      * cross-correlations (no kernel flip). Sizes along H (and W likewise):
      *   CONV2D:           Ho = floor((H + pt + pb - dh (KH - 1) - 1) / sh) + 1
@@ -61,6 +63,20 @@ typedef enum dn_op {
     /* Spectral normalisation (src/ops/spectral.c). */
     DN_OP_SPECTRAL_LINEAR, /* Y = act(X W / sigma(W) + b), sigma by power iteration with a
                               persistent vector u (non-trainable state) */
+    /* Autoencoders (seed 002 section 9, seed 003 sections 11.2.1-11.2.3). */
+    DN_OP_LINEAR_TIED,  /* (X, E): act(X W_E^T + b): W_E the weight of the LINEAR
+                           node E, shared (tied weights); E's output is not read */
+    DN_OP_MASKING_NOISE, /* training only: each element zeroed with probability
+                           attrs.rate, kept ones not rescaled; identity at inference */
+    DN_OP_GAUSSIAN_NOISE, /* training only: A + attrs.scale N(0, 1); identity at inference */
+    /* Penalties: one number, unbatched, to give a LOSS node as an added term.
+     * Means over the batch, weighted by the optional sample weights w (batch, 1)
+     * given last, as the loss weighs its samples. */
+    DN_OP_L1_PENALTY,   /* (H [, w]): attrs.scale mean_i sum_j |H_ij| */
+    DN_OP_KL_SPARSITY,  /* (H [, w]): attrs.scale sum_j KL(rho || rho_hat_j), rho =
+                           attrs.rate, rho_hat_j the batch mean of H[:, j], in (0, 1) */
+    DN_OP_CONTRACTIVE,  /* (H, X [, w]): attrs.scale mean_i ||dH_i/dX_i||_F^2 for H the
+                           LINEAR node act(X W + b) of activation attrs.act (alpha) */
     DN_OP_COUNT
 } dn_op;
 
@@ -124,10 +140,11 @@ typedef enum dn_init {
 typedef struct dn_attrs {
     int64_t units;       /* LINEAR: output features */
     int use_bias;        /* LINEAR (default 1) */
-    dn_act act;          /* LINEAR, ACTIVATION */
+    dn_act act;          /* LINEAR, LINEAR_TIED, ACTIVATION, CONTRACTIVE */
     float alpha;         /* LEAKY_RELU slope (0.01), ELU alpha (1.0) */
-    float scale;         /* SCALE factor */
-    float rate;          /* DROPOUT probability of dropping */
+    float scale;         /* SCALE factor; GAUSSIAN_NOISE std; penalty weights */
+    float rate;          /* DROPOUT, MASKING_NOISE probability of dropping;
+                            KL_SPARSITY target activation */
     float eps;           /* BATCHNORM, LAYERNORM (1e-5) */
     float momentum;      /* BATCHNORM running statistics: r = (1-m) r + m batch (0.1) */
     int axis;            /* SOFTMAX, LOG_SOFTMAX, SUM, MEAN, CONCAT, SLICE, BATCHNORM */

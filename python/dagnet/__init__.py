@@ -25,18 +25,21 @@ from dagnet import _core  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "MLPClassifier",
-           "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "VAE", "GAN", "nn",
-           "__version__"]
+__all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GAN", "GaussianBernoulliRBM",
+           "MLPClassifier", "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "VAE",
+           "metrics", "nn", "__version__"]
 
 _ESTIMATORS = {name: "dagnet.neural_network" for name in __all__
-               if name not in ("nn", "__version__")}
+               if name not in ("metrics", "nn", "__version__")}
 
 
 def __getattr__(name):
     if name == "nn":
         import dagnet.nn as nn
         return nn
+    if name == "metrics":
+        import dagnet.metrics as metrics
+        return metrics
     if name in _ESTIMATORS:
         import importlib
         return getattr(importlib.import_module(_ESTIMATORS[name]), name)

@@ -193,6 +193,48 @@ def tour_gan():
     print(f"  data and samples: saved to {path}")
 
 
+def tour_autoencoder(X_train, X_test):
+    """Autoencoder with a 16-unit code on standardised digits: held-out
+    reconstruction error beside PCA's with 16 components, and a picture of
+    test digits with their reconstructions."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from dagnet import Autoencoder
+
+    scaler = StandardScaler().fit(X_train)
+    S_train, S_test = scaler.transform(X_train), scaler.transform(X_test)
+    print("\nAutoencoder((128, 16), activation='tanh') on standardised digits, beside PCA(16):")
+    ae = Autoencoder((128, 16), activation="tanh", max_iter=150, learning_rate_init=3e-3,
+                     random_state=0)
+    t = _timed_fit(ae, S_train, None)
+    pca = PCA(16, random_state=0).fit(S_train)
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(S_test)) - S_test) ** 2)
+    print(f"  held-out mean squared error: autoencoder {-ae.score(S_test):.3f}, PCA "
+          f"{pca_mse:.3f} (fit {t:.2f} s, {ae.n_iter_} epochs)")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (pip install matplotlib, or dagnet[plot], to save a picture of reconstructions)")
+        return
+    shown = X_test[:12]
+    rows = (shown, scaler.inverse_transform(ae.predict(S_test[:12])),
+            scaler.inverse_transform(pca.inverse_transform(pca.transform(S_test[:12]))))
+    fig, axes = plt.subplots(3, 12, figsize=(9, 2.8))
+    for r, (images, label) in enumerate(zip(rows, ("test digits", "autoencoder", "PCA(16)"))):
+        axes[r, 0].set_title(label, fontsize=8, loc="left")
+        for ax, img in zip(axes[r], images):
+            ax.imshow(np.clip(img, 0, 1).reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+            ax.axis("off")
+    path = "dagnet_autoencoder.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"  12 test digits, their reconstructions from the 16-number code and PCA's: "
+          f"saved to {path}")
+
+
 def main():
     from dagnet import _core
 
@@ -205,6 +247,7 @@ def main():
     tour_nn(*data)
     tour_cnn(*data)
     tour_rbm(data[0], data[1])
+    tour_autoencoder(data[0], data[1])
     tour_vae(data[0], data[1])
     tour_gan()
 

@@ -1,4 +1,8 @@
-/* DROPOUT: inverted dropout.
+/* The ops that corrupt their input during training only and are the
+ * identity at inference: DROPOUT, and the corruptions of a denoising
+ * autoencoder (seed 003, section 11.2.2), MASKING_NOISE and GAUSSIAN_NOISE.
+ *
+ * DROPOUT: inverted dropout.
  *
  * Seed 000 (sections 6.4 and 9.1) multiplies by a 0-1 mask B during
  * training and by the keep probability at inference. dagnet scales the kept
@@ -14,7 +18,16 @@
  * the 1 / (1 - rate) scale here). Without training, or with rate 0, the op
  * copies its input and backward passes the gradient through. Backward must
  * run with the same ctx->training as the forward it follows.
+ *
+ * MASKING_NOISE is the same draw and mask without the rescaling: the
+ * corruption C(x~ | x) of seed 003 section 11.2.2 that sets a random
+ * fraction `rate` of the inputs to 0 and leaves the others as they are.
+ *
+ * GAUSSIAN_NOISE adds scale z, z standard normal drawn at element i of
+ * (ctx->seed, ctx->stream) (rng.h's dn_rng_normal), the isotropic Gaussian
+ * corruption of seed 003 section 11.2.2; its gradient is the identity.
  */
+#include <math.h>
 #include "internal.h"
 #include "fastmath.h"
 
@@ -27,8 +40,8 @@ static dn_status dropout_infer(dn_node *node)
 {
     float rate = node->attrs.rate;
     if (node->n_in != 1)
-        return dn_fail_node(node, DN_ERR_INVALID, "dropout takes 1 input, got %d",
-                            node->n_in);
+        return dn_fail_node(node, DN_ERR_INVALID, "%s takes 1 input, got %d",
+                            dn_op_name(node->op), node->n_in);
     if (!(rate >= 0.0f && rate < 1.0f))
         return dn_fail_node(node, DN_ERR_INVALID,
                             "rate is %g; the probability of dropping a unit must be "
@@ -48,8 +61,13 @@ static int dropout_active(const dn_ctx *c)
     return c->training && c->node->attrs.rate > 0.0f;
 }
 
-/* 1 / (1 - rate), the same in the fast and reference kernels. */
-static float keep_scale(float rate) { return (float)(1.0 / (1.0 - (double)rate)); }
+/* Of kept units: DROPOUT 1 / (1 - rate), MASKING_NOISE 1; the same in the
+ * fast and reference kernels. */
+static float keep_scale(const dn_node *node)
+{
+    if (node->op == DN_OP_MASKING_NOISE) return 1.0f;
+    return (float)(1.0 / (1.0 - (double)node->attrs.rate));
+}
 
 /* The kernels compare and select on float bits (fastmath.h): for
  * non-negative floats the integer order is the float order. */
@@ -89,7 +107,7 @@ static void dropout_forward(const dn_ctx *c)
         if (c->out != c->in[0]) memmove(c->out, c->in[0], (size_t)total * sizeof(float));
         return;
     }
-    float rate = node->attrs.rate, scale = keep_scale(rate);
+    float rate = node->attrs.rate, scale = keep_scale(node);
     int64_t nchunks = (total + DROP_CHUNK - 1) / DROP_CHUNK;
 #pragma omp parallel for num_threads(c->nthreads) if(total >= DROP_PAR_MIN) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
@@ -109,7 +127,7 @@ static void dropout_backward(const dn_ctx *c)
         for (int64_t i = 0; i < total; i++) c->gin[0][i] += c->gout[i];
         return;
     }
-    float scale = keep_scale(node->attrs.rate);
+    float scale = keep_scale(node);
     int64_t nchunks = (total + DROP_CHUNK - 1) / DROP_CHUNK;
 #pragma omp parallel for num_threads(c->nthreads) if(total >= DROP_PAR_MIN) schedule(static)
     for (int64_t k = 0; k < nchunks; k++) {
@@ -125,7 +143,7 @@ static void dropout_forward_ref(const dn_ctx *c)
     const dn_node *node = c->node;
     int64_t total = dn_node_out_numel(node, c->n);
     int active = dropout_active(c);
-    float rate = node->attrs.rate, scale = keep_scale(rate);
+    float rate = node->attrs.rate, scale = keep_scale(node);
     for (int64_t i = 0; i < total; i++) {
         float x = c->in[0][i];
         if (!active) {
@@ -144,7 +162,7 @@ static void dropout_backward_ref(const dn_ctx *c)
     const dn_node *node = c->node;
     int64_t total = dn_node_out_numel(node, c->n);
     int active = dropout_active(c);
-    float scale = keep_scale(node->attrs.rate);
+    float scale = keep_scale(node);
     if (!c->gin[0]) return;
     for (int64_t i = 0; i < total; i++) {
         if (!active)
@@ -158,3 +176,76 @@ const dn_op_def dn_opdef_dropout = {
     DN_OP_DROPOUT, "dropout", 1, 1, 0,
     dropout_infer, dropout_forward, dropout_backward,
     dropout_forward_ref, dropout_backward_ref};
+
+const dn_op_def dn_opdef_masking_noise = {
+    DN_OP_MASKING_NOISE, "masking_noise", 1, 1, 0,
+    dropout_infer, dropout_forward, dropout_backward,
+    dropout_forward_ref, dropout_backward_ref};
+
+/* --- GAUSSIAN_NOISE -------------------------------------------------------- */
+
+static dn_status gaussian_noise_infer(dn_node *node)
+{
+    float std = node->attrs.scale;
+    if (node->n_in != 1)
+        return dn_fail_node(node, DN_ERR_INVALID, "gaussian_noise takes 1 input, got %d",
+                            node->n_in);
+    if (!(std >= 0.0f && std < INFINITY))
+        return dn_fail_node(node, DN_ERR_INVALID, "scale is %g; the standard deviation of "
+                            "the noise must be finite and >= 0", (double)std);
+    node->shape = node->in_shape[0];
+    node->batched = node->in_batched[0];
+    return DN_OK;
+}
+
+/* out (n) = x (n) + std * out (n), out holding standard normal draws. */
+DN_TARGET_CLONES
+static void add_scaled(const float *x, float *out, int64_t n, float std)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] + std * out[i];
+}
+
+/* out (n, ...) = x (n, ...) + scale z; chunks of even length, so that the
+ * pairs of Box-Muller words are those of one call over the whole tensor. */
+static void gaussian_noise_forward(const dn_ctx *c)
+{
+    const dn_node *node = c->node;
+    int64_t total = dn_node_out_numel(node, c->n);
+    float std = node->attrs.scale;
+    if (!c->training || std == 0.0f) {
+        if (c->out != c->in[0]) memmove(c->out, c->in[0], (size_t)total * sizeof(float));
+        return;
+    }
+    int64_t nchunks = (total + DROP_CHUNK - 1) / DROP_CHUNK;
+#pragma omp parallel for num_threads(c->nthreads) if(total >= DROP_PAR_MIN) schedule(static)
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t b = k * DROP_CHUNK, len = DN_MIN((int64_t)DROP_CHUNK, total - b);
+        dn_rng_normal(c->seed, c->stream, (uint64_t)b, c->out + b, len);
+        add_scaled(c->in[0] + b, c->out + b, len, std);
+    }
+}
+
+/* gin (n, ...) += gout (n, ...): the noise does not depend on the input. */
+static void gaussian_noise_backward(const dn_ctx *c)
+{
+    int64_t total = dn_node_out_numel(c->node, c->n);
+    if (!c->gin[0]) return;
+    for (int64_t i = 0; i < total; i++) c->gin[0][i] += c->gout[i];
+}
+
+/* Reference: the draws of one call over the whole tensor, added in double. */
+static void gaussian_noise_forward_ref(const dn_ctx *c)
+{
+    int64_t total = dn_node_out_numel(c->node, c->n);
+    double std = c->node->attrs.scale;
+    if (c->training && std != 0.0)
+        dn_rng_normal(c->seed, c->stream, 0, c->out, total);
+    for (int64_t i = 0; i < total; i++)
+        c->out[i] = c->training && std != 0.0 ? (float)((double)c->in[0][i] + std * c->out[i])
+                                              : c->in[0][i];
+}
+
+const dn_op_def dn_opdef_gaussian_noise = {
+    DN_OP_GAUSSIAN_NOISE, "gaussian_noise", 1, 1, 0,
+    gaussian_noise_infer, gaussian_noise_forward, gaussian_noise_backward,
+    gaussian_noise_forward_ref, gaussian_noise_backward};

@@ -2,6 +2,13 @@
  * seed 000 section 9.1 (W of shape (n_in, units), scikit-learn's coefs_
  * layout). X may have any leading dimensions: rows = numel(X) / n_in.
  *
+ * LINEAR_TIED(X, E): Y = act(X W_E^T + b), the decoder layer of an
+ * autoencoder with tied weights (seed 002, section 9): W_E (units, n_in) is
+ * the weight of the dense layer E, the same floats (compile shares them,
+ * src/graph.c), and its gradient is the sum of both layers' terms; b is the
+ * tied layer's own. E's output is an input only to name E and order it
+ * first: it is not read and gets no gradient.
+ *
  * Backward (seed 000, section 4), with dZ = dY * act'(Y):
  *   dW += X^T dZ,  db += sum_rows dZ,  dX += dZ W^T
  * where each += is an = for a gradient the executor marks fresh (the op
@@ -30,7 +37,8 @@ dn_status dn_dense_attrs_check(dn_node *node)
     return DN_OK;
 }
 
-static dn_status linear_infer(dn_node *node)
+/* Checks and output shape common to LINEAR and LINEAR_TIED; *n_in out. */
+static dn_status dense_infer(dn_node *node, int64_t *n_in_out)
 {
     const dn_attrs *a = &node->attrs;
     const dn_shape *in = &node->in_shape[0];
@@ -45,9 +53,38 @@ static dn_status linear_infer(dn_node *node)
     node->shape = *in;
     node->shape.dims[in->ndim - 1] = a->units;
     node->batched = node->in_batched[0];
+    *n_in_out = n_in;
+    return DN_OK;
+}
+
+static dn_status linear_infer(dn_node *node)
+{
+    const dn_attrs *a = &node->attrs;
+    int64_t n_in = 0;
+    dn_status s = dense_infer(node, &n_in);
+    if (s) return s;
     dn_shape w = {2, {n_in, a->units}};
     dn_shape b = {1, {a->units}};
     dn_node_param(node, "weight", &w, a->w_init, a->w_scale, n_in, a->units, 1, 1, 1);
+    if (a->use_bias)
+        dn_node_param(node, "bias", &b, a->b_init, a->b_scale, n_in, a->units, 1, 0, 0);
+    return DN_OK;
+}
+
+/* W_E has the transposed shape (units, n_in); its bias is declared after
+ * it, at index 1, as LINEAR's. */
+static dn_status linear_tied_infer(dn_node *node)
+{
+    const dn_attrs *a = &node->attrs;
+    int64_t n_in = 0;
+    if (node->n_in != 2)
+        return dn_fail_node(node, DN_ERR_INVALID, "a tied dense layer takes (X, the dense layer "
+                            "whose weight it uses), got %d inputs", node->n_in);
+    dn_status s = dense_infer(node, &n_in);
+    if (s) return s;
+    dn_shape w = {2, {a->units, n_in}};
+    dn_shape b = {1, {a->units}};
+    dn_node_param_shared(node, "weight", &w, 1);
     if (a->use_bias)
         dn_node_param(node, "bias", &b, a->b_init, a->b_scale, n_in, a->units, 1, 0, 0);
     return DN_OK;
@@ -63,15 +100,19 @@ static void linear_sizes(const dn_ctx *c, int64_t *rows, int64_t *n_in, int64_t 
 }
 
 
-// out (rows, units), in X (rows, n_in), param W (n_in, units), b (units)
+static int is_tied(const dn_ctx *c) { return c->node->op == DN_OP_LINEAR_TIED; }
+
+// out (rows, units), in X (rows, n_in), param W (n_in, units) or, tied,
+// (units, n_in), b (units)
 static void linear_forward_with(const dn_ctx *c, dn_gemm_fn gemm)
 {
     int64_t rows, n_in, units;
     linear_sizes(c, &rows, &n_in, &units);
     dn_gemm_epilogue ep = {c->node->attrs.use_bias ? c->param[1] : NULL, c->node->attrs.act,
                            c->node->attrs.alpha};
-    gemm(0, 0, rows, units, n_in, 1.0f, c->in[0], n_in, c->param[0], units, 0.0f, c->out, units,
-         &ep, c->nthreads);
+    int t = is_tied(c);
+    gemm(0, t, rows, units, n_in, 1.0f, c->in[0], n_in, c->param[0], t ? n_in : units, 0.0f,
+         c->out, units, &ep, c->nthreads);
 }
 
 /* Columns per block of the pass over dZ, and the elements of dZ below
@@ -151,7 +192,8 @@ static void dz_and_bias_grad_ref(dn_act act, float alpha, const float *y, float 
 
 /* gout (rows, units) overwritten by dZ; gin X (rows, n_in); gparam dW
  * (n_in, units), db (units). Adds into the gradients, or writes those the
- * executor marks fresh (DN_OPF_BWD_FRESH). */
+ * executor marks fresh (DN_OPF_BWD_FRESH). Tied: dW (units, n_in) += dZ^T X
+ * and dX += dZ W. */
 static void linear_backward_with(const dn_ctx *c, dn_gemm_fn gemm, int ref)
 {
     int64_t rows, n_in, units;
@@ -164,12 +206,22 @@ static void linear_backward_with(const dn_ctx *c, dn_gemm_fn gemm, int ref)
         dz_and_bias_grad_ref(a->act, a->alpha, c->out, dz, db, db_fresh, rows, units);
     else
         dz_and_bias_grad(a->act, a->alpha, c->out, dz, db, db_fresh, rows, units, c->nthreads);
+    float wbeta = (c->gparam_fresh & 1) ? 0.0f : 1.0f, xbeta = (c->gin_fresh & 1) ? 0.0f : 1.0f;
+    if (is_tied(c)) {
+        if (c->gparam[0])
+            gemm(1, 0, units, n_in, rows, 1.0f, dz, units, c->in[0], n_in, wbeta, c->gparam[0],
+                 n_in, NULL, c->nthreads);
+        if (c->gin[0])
+            gemm(0, 0, rows, n_in, units, 1.0f, dz, units, c->param[0], n_in, xbeta, c->gin[0],
+                 n_in, NULL, c->nthreads);
+        return;
+    }
     if (c->gparam[0])
-        gemm(1, 0, n_in, units, rows, 1.0f, c->in[0], n_in, dz, units,
-             (c->gparam_fresh & 1) ? 0.0f : 1.0f, c->gparam[0], units, NULL, c->nthreads);
+        gemm(1, 0, n_in, units, rows, 1.0f, c->in[0], n_in, dz, units, wbeta, c->gparam[0],
+             units, NULL, c->nthreads);
     if (c->gin[0])
-        gemm(0, 1, rows, n_in, units, 1.0f, dz, units, c->param[0], units,
-             (c->gin_fresh & 1) ? 0.0f : 1.0f, c->gin[0], n_in, NULL, c->nthreads);
+        gemm(0, 1, rows, n_in, units, 1.0f, dz, units, c->param[0], units, xbeta, c->gin[0],
+             n_in, NULL, c->nthreads);
 }
 
 static void linear_forward(const dn_ctx *c) { linear_forward_with(c, dn_sgemm); }
@@ -179,4 +231,9 @@ static void linear_backward_ref(const dn_ctx *c) { linear_backward_with(c, dn_sg
 
 const dn_op_def dn_opdef_linear = {
     DN_OP_LINEAR, "linear", 1, 1, DN_OPF_BWD_IN0 | DN_OPF_BWD_OUT | DN_OPF_BWD_FRESH, linear_infer,
+    linear_forward, linear_backward, linear_forward_ref, linear_backward_ref};
+
+const dn_op_def dn_opdef_linear_tied = {
+    DN_OP_LINEAR_TIED, "linear_tied", 2, 2,
+    DN_OPF_BWD_IN0 | DN_OPF_BWD_OUT | DN_OPF_BWD_FRESH | DN_OPF_NO_GRAD_IN1, linear_tied_infer,
     linear_forward, linear_backward, linear_forward_ref, linear_backward_ref};

@@ -23,6 +23,12 @@
  * weight still counts in the denominator); the Python layer validates
  * labels before they get here. sample_weight has per-sample shape (1,) or ().
  *
+ * Inputs after these that have no batch dimension are added terms: single
+ * numbers (the penalties of src/ops/penalty.c) added to the value as they
+ * are, neither weighted nor averaged, each with gradient gout. So the one
+ * loss node of a graph is its whole objective, and training, L-BFGS's
+ * objective and validation see the penalties without knowing of them.
+ *
  * Sums over the batch are taken in double: per fixed chunk of samples (the
  * chunks depend on the batch size only), chunks added in order. SOFTMAX_CE's
  * forward keeps what backward needs of the softmax of every row (saved). Backward
@@ -81,7 +87,7 @@ static loss_layout loss_dims(const dn_ctx *c)
     L.index = L.loss == DN_LOSS_SOFTMAX_CE && !same_shape(p, &node->in_shape[1]);
     L.K = p->ndim > 0 ? p->dims[p->ndim - 1] : 1;
     L.rows = L.K > 0 ? L.per / L.K : 0;
-    L.w = node->n_in > 2 ? c->in[2] : NULL;
+    L.w = dn_loss_weight_node(node) >= 0 ? c->in[2] : NULL;
     return L;
 }
 
@@ -89,15 +95,21 @@ static dn_status loss_infer(dn_node *node)
 {
     char ps[96], ts[96], ws[96];
     dn_loss loss = node->attrs.loss;
-    if (node->n_in < 2 || node->n_in > 3)
+    if (node->n_in < 2)
         return dn_fail_node(node, DN_ERR_INVALID,
                             "a loss takes (pred, target) or (pred, target, "
                             "sample_weight), got %d inputs", node->n_in);
+    for (int i = 2; i < node->n_in; i++)
+        if (!node->in_batched[i] && dn_shape_numel(&node->in_shape[i]) != 1)
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "input %d is an added term but holds %lld values; a term "
+                                "must be one number (a penalty node's output)", i,
+                                (long long)dn_shape_numel(&node->in_shape[i]));
     if (loss < 0 || loss >= DN_LOSS_COUNT)
         return dn_fail_node(node, DN_ERR_INVALID, "unknown loss %d; use a dn_loss below %d",
                             (int)loss, (int)DN_LOSS_COUNT);
     for (int i = 0; i < node->n_in; i++)
-        if (!node->in_batched[i])
+        if (!node->in_batched[i] && i < 2)
             return dn_fail_node(node, DN_ERR_INVALID,
                                 "input %d (%s) has no batch dimension; pred, target "
                                 "and sample_weight must all be batched",
@@ -121,7 +133,12 @@ static dn_status loss_infer(dn_node *node)
                             "target has per-sample shape %s but pred has %s; the %s "
                             "loss needs them equal", ts, ps, dn_loss_name(loss));
     }
-    if (node->n_in == 3) {
+    for (int i = 3; i < node->n_in; i++)
+        if (node->in_batched[i])
+            return dn_fail_node(node, DN_ERR_INVALID,
+                                "input %d is batched; after (pred, target, sample_weight) a "
+                                "loss takes only added terms of one number each", i);
+    if (dn_loss_weight_node(node) >= 0) {
         const dn_shape *w = &node->in_shape[2];
         if (!(w->ndim == 0 || (w->ndim == 1 && w->dims[0] == 1))) {
             dn_shape_format(w, ws, sizeof ws);
@@ -425,6 +442,21 @@ static void chunk_grad(const loss_layout *L, const float *z, const float *t, int
     }
 }
 
+/* out () += the added terms (unbatched inputs 2 and on, one number each). */
+static void add_terms(const dn_ctx *c)
+{
+    for (int i = 2; i < c->node->n_in; i++)
+        if (!c->node->in_batched[i]) c->out[0] += c->in[i][0];
+}
+
+/* gin term () += (fresh: =) gout (): each term enters the loss with weight 1. */
+static void terms_backward(const dn_ctx *c)
+{
+    for (int i = 2; i < c->node->n_in; i++)
+        if (!c->node->in_batched[i] && c->gin[i])
+            c->gin[i][0] = ((c->gin_fresh >> i) & 1 ? 0.0f : c->gin[i][0]) + c->gout[0];
+}
+
 /* out () = sum_i w_i l_i / sum_i w_i; pred (n, ...), target (n, ...),
  * weight (n); saved: SOFTMAX_CE's e (n, per) and inv (n, rows). Threads
  * over chunks of samples. */
@@ -442,6 +474,7 @@ static void loss_forward(const dn_ctx *c)
                              ex, inv);
     for (int64_t k = 0; k < nchunks; k++) num += part[k];
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
+    add_terms(c);
 }
 
 /* gin pred (n, ...) += (fresh: =) gout () * w_i / sum w * dl_i/dz, with
@@ -452,6 +485,7 @@ static void loss_backward(const dn_ctx *c)
     int64_t n = c->n, tper = dn_node_in_numel(c->node, 1, 1);
     double den = weight_sum(L.w, n);
     const int fresh = c->gin_fresh & 1;
+    terms_backward(c);
     if (!c->gin[0]) return;
     if (den == 0.0) {
         if (fresh) memset(c->gin[0], 0, (size_t)(n * L.per) * sizeof(float));
@@ -519,6 +553,7 @@ static void loss_forward_ref(const dn_ctx *c)
         den += w;
     }
     c->out[0] = den != 0.0 ? (float)(num / den) : 0.0f;
+    add_terms(c);
 }
 
 /* Reference: gin pred (n, ...) += (fresh: =) gout () w_i / sum w dl_i/dz,
@@ -529,6 +564,7 @@ static void loss_backward_ref(const dn_ctx *c)
     int64_t tper = dn_node_in_numel(c->node, 1, 1);
     double den = 0.0;
     for (int64_t i = 0; i < c->n; i++) den += L.w ? L.w[i] : 1.0;
+    terms_backward(c);
     if (!c->gin[0]) return;
     if (c->gin_fresh & 1) memset(c->gin[0], 0, (size_t)(c->n * L.per) * sizeof(float));
     if (den == 0.0) return;
@@ -563,6 +599,6 @@ static void loss_backward_ref(const dn_ctx *c)
 }
 
 const dn_op_def dn_opdef_loss = {
-    DN_OP_LOSS, "loss", 2, 3,
+    DN_OP_LOSS, "loss", 2, DN_MAX_INPUTS,
     DN_OPF_LOSS | DN_OPF_NO_GRAD_IN1 | DN_OPF_BWD_INALL | DN_OPF_BWD_FRESH,
     loss_infer, loss_forward, loss_backward, loss_forward_ref, loss_backward_ref};

@@ -8,7 +8,9 @@ static const char *const op_names[DN_OP_COUNT] = {
     "activation", "softmax", "log_softmax", "sum", "mean", "reshape",
     "concat", "slice", "dropout", "batchnorm", "layernorm", "loss", "conv2d",
     "conv2d_transpose", "maxpool2d", "avgpool2d", "global_avgpool2d", "upsample2d",
-    "reparameterize", "gaussian_kl", "vae_loss", "spectral_linear"};
+    "reparameterize", "gaussian_kl", "vae_loss", "spectral_linear",
+    "linear_tied", "masking_noise", "gaussian_noise", "l1_penalty", "kl_sparsity",
+    "contractive"};
 
 static const char *const act_names[DN_ACT_COUNT] = {
     "identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus",

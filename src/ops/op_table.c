@@ -33,6 +33,12 @@ static const dn_op_def *const table[] = {
     [DN_OP_GAUSSIAN_KL] = &dn_opdef_gaussian_kl,
     [DN_OP_VAE_LOSS] = &dn_opdef_vae_loss,
     [DN_OP_SPECTRAL_LINEAR] = &dn_opdef_spectral_linear,
+    [DN_OP_LINEAR_TIED] = &dn_opdef_linear_tied,
+    [DN_OP_MASKING_NOISE] = &dn_opdef_masking_noise,
+    [DN_OP_GAUSSIAN_NOISE] = &dn_opdef_gaussian_noise,
+    [DN_OP_L1_PENALTY] = &dn_opdef_l1_penalty,
+    [DN_OP_KL_SPARSITY] = &dn_opdef_kl_sparsity,
+    [DN_OP_CONTRACTIVE] = &dn_opdef_contractive,
 };
 
 _Static_assert(sizeof table / sizeof table[0] == DN_OP_COUNT,
