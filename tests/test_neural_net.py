@@ -16,8 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dagnet import MLPClassifier, MLPRegressor, NeuralNetClassifier, NeuralNetRegressor
-from dagnet.nn import (Add, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Input,
-                       MaxPool2D, Model, Sequential)
+from dagnet.nn import (Add, Augment, BatchNorm, Conv2D, Dense, Dropout, Flatten,
+                       GlobalAvgPool2D, Input, MaxPool2D, Model, Sequential)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -211,6 +211,10 @@ def test_a_flatten_is_added_before_the_output(digits):
     (dict(freeze=["conv_9"]), (50, 1, 8, 8), ValueError, "does not have; its layers are"),
     (dict(freeze=3), (50, 64), ValueError, "'freeze' parameter"),
     (dict(layers=[Dropout(0.5)], solver="lbfgs"), (50, 64), ValueError, "solver='adam'"),
+    (dict(augment=dict(shift=1), solver="lbfgs"), (50, 1, 8, 8), ValueError, "solver='adam'"),
+    (dict(augment=dict(shift=-1)), (50, 1, 8, 8), ValueError, "'augment' parameter"),
+    (dict(augment=dict(turn=3)), (50, 1, 8, 8), ValueError, "'augment' parameter"),
+    (dict(augment=dict(shift=1)), (50, 64), ValueError, "image"),
 ])
 def test_errors_say_what_to_do(params, X_shape, error, match):
     X = np.random.default_rng(0).random(X_shape)
@@ -233,6 +237,35 @@ def test_bad_input_to_a_fitted_estimator(digits):
     two_inputs = Model([Input((64,)), Input((64,))], Dense(3)(Input((64,))))
     with pytest.raises(ValueError, match="one input"):
         NeuralNetClassifier(two_inputs, max_iter=1).fit(X, y)
+
+
+def test_augment_transforms_the_training_images_only(digits):
+    """augment=dict(shift=1) trains on the images Augment.apply shows (so
+    the weights differ from plain training, deterministically), and leaves
+    prediction as it is; a pickled estimator keeps augmenting."""
+    X, y = digits[0][:300], digits[1][:300]
+    plain = small_cnn(batch_size=300, shuffle=False).fit(X, y)
+    shifted = small_cnn(batch_size=300, shuffle=False, augment=dict(shift=1)).fit(X, y)
+    assert not same_weights(plain.get_layer("conv_0").get_weights(),
+                            shifted.get_layer("conv_0").get_weights())
+    again = small_cnn(batch_size=300, shuffle=False, augment=Augment(shift=1)).fit(X, y)
+    assert same_weights(shifted.get_layer("conv_0").get_weights(),
+                        again.get_layer("conv_0").get_weights())
+    # one full batch per epoch, in order: epoch e trains on Augment.apply(X, seed, e)
+    seed = shifted.model_._seed
+    images = X.reshape(-1, 1, 8, 8)
+    by_hand = small_cnn(batch_size=300, shuffle=False, max_iter=1)
+    by_hand.fit(Augment(shift=1).apply(images, random_state=seed, epoch=0), y)
+    for e in (1, 2):
+        by_hand.partial_fit(Augment(shift=1).apply(images, random_state=seed, epoch=e), y)
+    assert same_weights(shifted.get_layer("output").get_weights(),
+                        by_hand.get_layer("output").get_weights())
+    np.testing.assert_array_equal(shifted.predict_proba(X), again.predict_proba(X))
+    twin = pickle.loads(pickle.dumps(shifted))
+    shifted.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    assert same_weights(shifted.get_layer("conv_0").get_weights(),
+                        twin.get_layer("conv_0").get_weights())
 
 
 def test_small_cnn_on_digits_reaches_98_percent(digits):

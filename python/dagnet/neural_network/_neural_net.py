@@ -26,6 +26,7 @@ from dagnet.neural_network._mlp import (TRAINING_ATTRS_DOC, TRAINING_DOC, BaseML
                                         BaseMLPRegressor)
 from dagnet.nn.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, Input, InputLayer,
                               Layer, MaxPool2D, node_shape)
+from dagnet.nn.augment import as_augment
 from dagnet.nn.model import Model, Sequential
 
 HEAD = "output"  # the name of the output layer the estimator adds
@@ -86,6 +87,16 @@ class _NeuralNet:
                                       all(isinstance(n, str) for n in names)):
             raise ValueError(f"The 'freeze' parameter of {{est}} must be None, a layer name or a "
                              f"list of layer names. Got {freeze!r} instead.")
+        try:
+            augment = as_augment(self.augment)
+            if augment is not None:
+                augment.settings()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"The 'augment' parameter of {{est}} must be None, a "
+                             f"dagnet.nn.Augment or a dict of its settings: {e}") from None
+        if augment is not None and self.solver == "lbfgs":
+            raise ValueError("augment draws new images every epoch, which the full-batch "
+                             "solver 'lbfgs' has no epochs for; use solver='adam' or 'sgd'")
         return list(names or [])
 
     def _declared_shape(self):
@@ -227,6 +238,10 @@ class _NeuralNet:
         model = Model(x, out)
         model._seed = arch["seed"]
         model._graph = model._emit(arch["loss"], arch["target_shape"])
+        augment = as_augment(self.augment)
+        if augment is not None:
+            # the images of every training epoch, transformed in the C loop
+            model._graph.set_augment(0, **augment.settings())
         self.model_ = model
         return model._graph
 
@@ -273,7 +288,12 @@ _NETWORK_DOC = """
     freeze : list of str or None, default=None
         Names of layers whose weights stay as they are while the rest
         trains (the layers of a pretrained network under a new head; they
-        run as at inference, see dagnet.nn.Layer)."""
+        run as at inference, see dagnet.nn.Layer).
+    augment : dagnet.nn.Augment, dict or None, default=None
+        Data augmentation for image input (C, H, W): random shifts, flips
+        and rotations drawn per sample and epoch in the C training loop,
+        e.g. ``dict(shift=1)`` (seed 000, section 6.6). Predictions and
+        validation see the images as they are."""
 
 _NN_ATTRS_DOC = """    model_ : dagnet.nn.Model
         The fitted network, output layer included, on the core's weights.
@@ -336,8 +356,8 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
     4
     """ + _RECIPE
 
-    def __init__(self, layers=None, *, input_shape=None, freeze=None, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+    def __init__(self, layers=None, *, input_shape=None, freeze=None, augment=None,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
@@ -375,9 +395,9 @@ class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
     """
 
     def __init__(self, layers=None, *, loss="squared_error", input_shape=None, freeze=None,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 augment=None, solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  early_stopping_metric="score", schedule_adam=False, n_threads=None):
