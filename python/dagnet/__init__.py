@@ -19,7 +19,7 @@ import os
 # microseconds) and gives the core away soon when it is contended
 # (benchmarks/contention.py measures both). Users' own settings win.
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "10000"
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 
 from dagnet import _core  # noqa: E402
 
