@@ -57,6 +57,8 @@ typedef struct conv_sizes {
     int64_t in_plane, out_plane; /* floats per sample of input and output */
     int64_t col;                 /* floats of one column buffer, rounded to 16 */
     int64_t wsize;               /* floats of the weight */
+    int64_t oc, op;              /* output channels and pixels per channel */
+    int64_t bpart;               /* floats of one sample's bias sums (doubles) */
     int direct;                  /* 1x1, stride 1, no padding: col = image */
 } conv_sizes;
 
@@ -81,6 +83,8 @@ static conv_sizes conv_sizes_of(const dn_node *nd)
     s.out_plane = dn_shape_numel(out);
     s.col = (s.g.C * s.g.KH * s.g.KW * s.g.Hg * s.g.Wg + 15) / 16 * 16;
     s.wsize = s.g.M * s.g.C / s.g.G * s.g.KH * s.g.KW;
+    s.oc = out->dims[0], s.op = out->dims[1] * out->dims[2];
+    s.bpart = (2 * s.oc + 15) / 16 * 16;
     s.direct = s.g.KH == 1 && s.g.KW == 1 && s.g.sh == 1 && s.g.sw == 1 && a->pad[0] == 0 &&
                a->pad[2] == 0 && s.g.H == s.g.Hg && s.g.W == s.g.Wg;
     if (s.direct) s.col = 0;
@@ -161,10 +165,10 @@ static dn_status conv_infer(dn_node *node)
         dn_node_param(node, "bias", &b, a->b_init, a->b_scale, fi, fo, 1, 0, 0);
     conv_sizes s = conv_sizes_of(node);
     node->saved_per_sample = node->saved_fixed = 0;
-    /* forward: a column buffer per thread; backward: those and a partial
-     * weight gradient per chunk. Declared per sample (threads never
+    /* forward: a column buffer per thread; backward: those, a partial
+     * weight gradient per chunk and the bias sums of each sample. Declared per sample (threads never
      * outnumber samples); only what the thread count needs is touched. */
-    node->ws_per_sample = s.col + (s.wsize + 15) / 16 * 16;
+    node->ws_per_sample = s.col + (s.wsize + 15) / 16 * 16 + s.bpart;
     node->ws_fixed = 0;
     return DN_OK;
 }
@@ -255,26 +259,26 @@ static void bias_act(float *y, const float *b, int64_t C, int64_t P, dn_act act,
     }
 }
 
-/* db (C) += (or = when fresh) sum over n and p of dz (n, C, P), each
- * channel summed in double, samples in order. */
-static void bias_grad(const float *dz, float *db, int fresh, int64_t n, int64_t C, int64_t P,
-                      int nt)
+/* The sum of the plane r (P) in double, 4 lanes in a fixed pattern: one
+ * sample's part of a channel's bias gradient. */
+static double plane_sum(const float *r, int64_t P)
 {
-    (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *r = dz + (i * C + c) * P;
-            double a[4] = {0, 0, 0, 0};
-            int64_t p = 0;
-            for (; p + 4 <= P; p += 4)
-                for (int l = 0; l < 4; l++) a[l] += r[p + l];
-            for (; p < P; p++) a[0] += r[p];
-            s += (a[0] + a[1]) + (a[2] + a[3]);
-        }
-        db[c] = (fresh ? 0.0f : db[c]) + (float)s;
-    }
+    double a[4] = {0, 0, 0, 0};
+    int64_t p = 0;
+    for (; p + 4 <= P; p += 4)
+        for (int l = 0; l < 4; l++) a[l] += r[p + l];
+    for (; p < P; p++) a[0] += r[p];
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+/* dz (C, P) = dY act'(Y) in place for one sample, and part (C) = its bias
+ * sums when part is not NULL: done per sample while dz is in cache, just
+ * before the products read it. */
+static void grad_pre_act(const dn_attrs *a, const float *y, float *dz, double *part, int64_t C,
+                         int64_t P)
+{
+    if (a->act != DN_ACT_IDENTITY) dn_act_backward_from_out(a->act, a->alpha, y, dz, C * P);
+    for (int64_t c = 0; part && c < C; c++) part[c] = plane_sum(dz + c * P, P);
 }
 
 /* --- fast kernels --------------------------------------------------------- */
@@ -370,24 +374,12 @@ static void conv_backward_common(const dn_ctx *c)
     float *dz = c->gout, *gx = c->gin[0], *dw = c->gparam[0];
     float *db = a->use_bias ? c->gparam[1] : NULL;
     const int gx_fresh = c->gin_fresh & 1;
-    float *parts = c->ws, *cols = c->ws + nchunks * wpad;
+    /* workspace: the partial weight gradients, the bias sums, the columns */
+    float *parts = c->ws;
+    double *bparts = (double *)(c->ws + nchunks * wpad);
+    float *cols = c->ws + nchunks * wpad + n * s.bpart;
     int inner;
     int nt = sample_threads(c, nchunks, conv_macs(&s) * CHUNK * 2, &inner);
-    /* dZ = dY act'(Y) in place, then the bias gradient */
-    int64_t out_numel = s.out_plane * n;
-    if (a->act != DN_ACT_IDENTITY) {
-        int ant = c->nthreads > 1 && out_numel >= 65536 ? c->nthreads : 1;
-        int64_t pieces = (out_numel + 16383) / 16384;
-        (void)ant;
-#pragma omp parallel for num_threads(ant) if (ant > 1) schedule(static)
-        for (int64_t p = 0; p < pieces; p++) {
-            int64_t lo = p * 16384;
-            dn_act_backward_from_out(a->act, a->alpha, c->out + lo, dz + lo,
-                                     DN_MIN((int64_t)16384, out_numel - lo));
-        }
-    }
-    int64_t oc = tr ? g->C : g->M, op = tr ? g->H * g->W : P;
-    if (db) bias_grad(dz, db, (c->gparam_fresh >> 1) & 1, n, oc, op, c->nthreads);
     (void)nt;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t ch = 0; ch < nchunks; ch++) {
@@ -396,8 +388,10 @@ static void conv_backward_common(const dn_ctx *c)
         for (int64_t i = ch * CHUNK; i < DN_MIN(n, (ch + 1) * CHUNK); i++) {
             const float *x = c->in[0] + i * s.in_plane;
             float *gxi = gx ? gx + i * s.in_plane : NULL;
-            const float *dzi = dz + i * s.out_plane;
+            float *dzi = dz + i * s.out_plane;
             float beta = i == ch * CHUNK ? 0.0f : 1.0f;
+            grad_pre_act(a, c->out + i * s.out_plane, dzi, db ? bparts + i * s.oc : NULL, s.oc,
+                         s.op);
             if (gxi && gx_fresh) memset(gxi, 0, (size_t)s.in_plane * sizeof(float));
             if (!tr) {
                 /* columns of X; dW_g += dZ_g col_g^T; dcol = W_g^T dZ_g; dX += col2im */
@@ -431,6 +425,12 @@ static void conv_backward_common(const dn_ctx *c)
                              cd + gr * Kg * P, P, 1.0f, gxi + gr * Mg * P, P, NULL, inner);
             }
         }
+    }
+    /* db (oc) += the sums of every sample, in sample order */
+    for (int64_t k = 0; db && k < s.oc; k++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += bparts[i * s.oc + k];
+        db[k] = ((c->gparam_fresh >> 1) & 1 ? 0.0f : db[k]) + (float)sum;
     }
     if (!dw) return;
     const int wfresh = c->gparam_fresh & 1;
