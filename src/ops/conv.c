@@ -25,7 +25,10 @@
  * col (C_in KH KW, Ho Wo), make Y_g = W_g col_g one product per group, and
  * the backward products dW_g += dZ_g col_g^T and dcol_g = W_g^T dZ_g, dcol
  * folded back into dX by col2im. A 1x1 kernel with stride 1 and no padding
- * uses X itself. Threads take whole samples, each with its own column
+ * uses X itself. With unit strides and "same" width, a row of the columns
+ * is one contiguous run of a shifted plane: im2col copies it and col2im
+ * adds it back in one piece. The activation gradient and the bias sums are
+ * taken per sample, just before the products read dZ. Threads take whole samples, each with its own column
  * buffer in the workspace; the weight gradient is summed per chunk of
  * CHUNK samples (a partition fixed by the batch size alone) into partial
  * sums that are then added in chunk order, so results are bit-identical
@@ -185,14 +188,50 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wg, int64_t *
     *hi = DN_MAX(*lo, DN_MIN(b, Wg));
 }
 
+/* One row (c, kh, kw) of the columns when both strides are 1 and the grid
+ * is as wide as the image ("same" width): the valid rows of the grid then
+ * read one contiguous run of the plane, copied at once, and only the
+ * columns outside the image are zeroed after. For small images one copy
+ * per row of the grid costs more in calls than in bytes. */
+static void im2col_row_unit(const conv_geom *g, const float *plane, int64_t kh, int64_t kw,
+                            float *row)
+{
+    const int64_t W = g->W, offx = kw * g->dw - g->pl, offy = kh * g->dh - g->pt;
+    int64_t lo, hi;
+    valid_range(offx, 1, W, g->Wg, &lo, &hi);
+    /* grid rows [y0, y1) read image rows y0 + offy ... */
+    const int64_t y0 = DN_MIN(DN_MAX(-offy, (int64_t)0), g->Hg);
+    const int64_t y1 = DN_MAX(DN_MIN(g->H - offy, g->Hg), y0);
+    if (y0 == y1 || lo == hi) {
+        memset(row, 0, (size_t)(g->Hg * W) * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < y0 * W; i++) row[i] = 0.0f;
+    for (int64_t i = y1 * W; i < g->Hg * W; i++) row[i] = 0.0f;
+    /* from (y0, lo) to (y1 - 1, hi): in between, the columns outside
+     * [lo, hi) read the neighbouring image row and are zeroed below */
+    const int64_t first = y0 * W + lo, last = (y1 - 1) * W + hi;
+    memcpy(row + first, plane + (y0 + offy) * W + lo + offx, (size_t)(last - first) * sizeof(float));
+    for (int64_t oy = y0; oy < y1; oy++) {
+        float *r = row + oy * W;
+        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+        for (int64_t ox = hi; ox < W; ox++) r[ox] = 0.0f;
+    }
+}
+
 /* col (C KH KW, Hg Wg) = the patches of img (C, H, W) */
 static void im2col(const conv_geom *g, const float *img, float *col)
 {
     const int64_t HWg = g->Hg * g->Wg;
+    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
             for (int64_t kw = 0; kw < g->KW; kw++) {
                 float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                if (unit) {
+                    im2col_row_unit(g, img + c * g->H * g->W, kh, kw, row);
+                    continue;
+                }
                 int64_t offx = kw * g->dw - g->pl, lo, hi;
                 valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
                 for (int64_t oy = 0; oy < g->Hg; oy++) {
@@ -213,15 +252,49 @@ static void im2col(const conv_geom *g, const float *img, float *col)
             }
 }
 
-/* img (C, H, W) += the adjoint of im2col applied to col (C KH KW, Hg Wg) */
+/* dst (n) += src (n) */
 DN_TARGET_CLONES
-static void col2im(const conv_geom *g, const float *col, float *img)
+static void add_run(float *restrict dst, const float *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* plane (H, W) += the adjoint of im2col_row_unit for row (c, kh, kw): one
+ * run added at once, after the columns that fall outside the image are
+ * zeroed in the row (the columns are scratch), so that the run adds
+ * nothing to the neighbouring image rows. */
+static void col2im_row_unit(const conv_geom *g, float *row, int64_t kh, int64_t kw, float *plane)
+{
+    const int64_t W = g->W, offx = kw * g->dw - g->pl, offy = kh * g->dh - g->pt;
+    int64_t lo, hi;
+    valid_range(offx, 1, W, g->Wg, &lo, &hi);
+    const int64_t y0 = DN_MIN(DN_MAX(-offy, (int64_t)0), g->Hg);
+    const int64_t y1 = DN_MAX(DN_MIN(g->H - offy, g->Hg), y0);
+    if (y0 == y1 || lo == hi) return;
+    for (int64_t oy = y0; oy < y1; oy++) {
+        float *r = row + oy * W;
+        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+        for (int64_t ox = hi; ox < W; ox++) r[ox] = 0.0f;
+    }
+    const int64_t first = y0 * W + lo, last = (y1 - 1) * W + hi;
+    add_run(plane + (y0 + offy) * W + lo + offx, row + first, last - first);
+}
+
+/* img (C, H, W) += the adjoint of im2col applied to col (C KH KW, Hg Wg);
+ * col is overwritten. Each pixel receives its terms in (kh, kw) order. */
+DN_TARGET_CLONES
+static void col2im(const conv_geom *g, float *col, float *img)
 {
     const int64_t HWg = g->Hg * g->Wg;
+    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
             for (int64_t kw = 0; kw < g->KW; kw++) {
-                const float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                if (unit) {
+                    col2im_row_unit(g, row, kh, kw, img + c * g->H * g->W);
+                    continue;
+                }
                 int64_t offx = kw * g->dw - g->pl, lo, hi;
                 valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
                 for (int64_t oy = 0; oy < g->Hg; oy++) {
@@ -272,13 +345,16 @@ static double plane_sum(const float *r, int64_t P)
 }
 
 /* dz (C, P) = dY act'(Y) in place for one sample, and part (C) = its bias
- * sums when part is not NULL: done per sample while dz is in cache, just
- * before the products read it. */
+ * sums when part is not NULL: done per sample and channel just before the
+ * products read dz, while it is in cache. */
 static void grad_pre_act(const dn_attrs *a, const float *y, float *dz, double *part, int64_t C,
                          int64_t P)
 {
-    if (a->act != DN_ACT_IDENTITY) dn_act_backward_from_out(a->act, a->alpha, y, dz, C * P);
-    for (int64_t c = 0; part && c < C; c++) part[c] = plane_sum(dz + c * P, P);
+    for (int64_t c = 0; c < C; c++) {
+        if (a->act != DN_ACT_IDENTITY)
+            dn_act_backward_from_out(a->act, a->alpha, y + c * P, dz + c * P, P);
+        if (part) part[c] = plane_sum(dz + c * P, P);
+    }
 }
 
 /* --- fast kernels --------------------------------------------------------- */
