@@ -332,18 +332,6 @@ static void bias_act(float *y, const float *b, int64_t C, int64_t P, dn_act act,
     }
 }
 
-/* The sum of the plane r (P) in double, 4 lanes in a fixed pattern: one
- * sample's part of a channel's bias gradient. */
-static double plane_sum(const float *r, int64_t P)
-{
-    double a[4] = {0, 0, 0, 0};
-    int64_t p = 0;
-    for (; p + 4 <= P; p += 4)
-        for (int l = 0; l < 4; l++) a[l] += r[p + l];
-    for (; p < P; p++) a[0] += r[p];
-    return (a[0] + a[1]) + (a[2] + a[3]);
-}
-
 /* dz (C, P) = dY act'(Y) in place for one sample, and part (C) = its bias
  * sums when part is not NULL: done per sample and channel just before the
  * products read dz, while it is in cache. */
@@ -353,7 +341,7 @@ static void grad_pre_act(const dn_attrs *a, const float *y, float *dz, double *p
     for (int64_t c = 0; c < C; c++) {
         if (a->act != DN_ACT_IDENTITY)
             dn_act_backward_from_out(a->act, a->alpha, y + c * P, dz + c * P, P);
-        if (part) part[c] = plane_sum(dz + c * P, P);
+        if (part) part[c] = dn_plane_sum(dz + c * P, P); /* a sample's bias sum */
     }
 }
 
