@@ -1,6 +1,6 @@
 """dagnet's convolution kernels beside torch's, measured in the same run.
 
-    python benchmarks/conv.py [--quick] [--threads 1 2] [--torch-python PATH]
+    python benchmarks/conv.py [--quick] [--rounds R] [--threads 1 2] [--torch-python PATH]
 
 A batch of 64 images 3x32x32 goes through conv 3->32 3x3 pad 1, ReLU, 2x2 max
 pool, conv 32->64 3x3 pad 1, ReLU, 2x2 max pool, forward and backward of the
@@ -8,7 +8,9 @@ loss 1/2 mean_n sum (flattened output)^2 (gradients of every parameter, none
 of the images). Prints images per second of dagnet, torch with its default
 NCHW tensors and torch with channels_last, for 1 and 2 threads, and the
 ratios dagnet / torch. Every figure is the median of several repeats after a
-warm-up, with min and max. torch is never a dependency: give --torch-python,
+warm-up, with min and max. The machine is shared and its speed drifts, so the
+libraries take turns: R rounds of dagnet then torch, each round printed, and
+the median over the rounds last. torch is never a dependency: give --torch-python,
 the interpreter of a separate virtual environment with torch==2.13.0, or run
 where torch imports (see benchmarks/compare.py).
 """
@@ -51,15 +53,17 @@ def dagnet_step(threads, repeats):
 
 
 TORCH_SNIPPET = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
+sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
+from _quiet import wait_idle
 threads, repeats, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 def stats(t):
     t = np.asarray(t); return float(np.median(t)), float(t.min()), float(t.max())
 def bench(fn, repeats, warmup=2):
-    time.sleep(0.3)
+    time.sleep(0.3); wait_idle()
     for _ in range(warmup): fn()
     out = []
     for _ in range(repeats):
@@ -92,28 +96,57 @@ def ips(s):
     return BATCH / s[0], BATCH / s[2], BATCH / s[1]
 
 
+def report(label, d, tr):
+    print(f"\n{label}")
+    print(f"  dagnet                {ips(d)[0]:8.0f}  ({ips(d)[1]:.0f}-{ips(d)[2]:.0f})")
+    if tr:
+        for fmt in ("nchw", "channels_last"):
+            s = tr[fmt]
+            print(f"  torch {tr['version']} {fmt:14s}{ips(s)[0]:8.0f}  ({ips(s)[1]:.0f}-"
+                  f"{ips(s)[2]:.0f})   dagnet / torch = {s[0] / d[0]:.2f}")
+
+
+def median_of(rounds):
+    """the round with the median time (min and max kept from that round)"""
+    return sorted(rounds, key=lambda s: s[0])[len(rounds) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--torch-python", default=None)
     args = ap.parse_args()
     repeats = 7 if args.quick else 21
+    rounds = args.rounds or (1 if args.quick else 3)
     torch_py = find_torch_python(args.torch_python)
     print(f"batch {BATCH} of {SHAPE}: conv 3->32 3x3 pad 1, ReLU, maxpool 2, conv 32->64 3x3 "
           f"pad 1, ReLU, maxpool 2; forward + backward; images/s, median (min-max time)")
+    runs = {t: {"dagnet": [], "torch": []} for t in args.threads}
+    for r in range(rounds):
+        for t in args.threads:
+            d = dagnet_step(t, repeats)
+            tr = torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET)
+            runs[t]["dagnet"].append(d)
+            if tr:
+                runs[t]["torch"].append(tr)
+            report(f"round {r + 1}, {t} thread(s)", d, tr)
     results = {}
     for t in args.threads:
-        d = dagnet_step(t, repeats)
-        tr = torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET)
-        results[t] = {"dagnet": d, "torch": tr}
-        print(f"\n{t} thread(s)")
-        print(f"  dagnet                {ips(d)[0]:8.0f}  ({ips(d)[1]:.0f}-{ips(d)[2]:.0f})")
-        if tr:
+        d = median_of(runs[t]["dagnet"])
+        tr = None
+        if runs[t]["torch"]:
+            tr = {"version": runs[t]["torch"][0]["version"]}
             for fmt in ("nchw", "channels_last"):
-                s = tr[fmt]
-                print(f"  torch {tr['version']} {fmt:14s}{ips(s)[0]:8.0f}  ({ips(s)[1]:.0f}-"
-                      f"{ips(s)[2]:.0f})   dagnet / torch = {s[0] / d[0]:.2f}")
+                tr[fmt] = median_of([x[fmt] for x in runs[t]["torch"]])
+        results[t] = {"dagnet": d, "torch": tr}
+        if rounds > 1:
+            report(f"median of {rounds} rounds, {t} thread(s)", d, tr)
+            for fmt in ("nchw", "channels_last") if tr else ():
+                ratios = [x[fmt][0] / y[0] for x, y in zip(runs[t]["torch"], runs[t]["dagnet"])]
+                print(f"  dagnet / torch {fmt} per round: "
+                      + " ".join(f"{q:.2f}" for q in ratios) + f", median {np.median(ratios):.2f}")
     return results
 
 

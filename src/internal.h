@@ -190,6 +190,8 @@ void dn_act_forward(dn_act act, float alpha, const float *x, float *y,
 /* g *= act'(x) computed from the output y (fusable activations only). */
 void dn_act_backward_from_out(dn_act act, float alpha, const float *y,
                               float *g, int64_t n);
+/* The sum of x (n) in double, in a fixed order (src/ops/pool.c). */
+double dn_plane_sum(const float *x, int64_t n);
 
 /* dn_sgemm's signature, so an op can run with the fast GEMM or the
  * reference one (dn_sgemm_ref_mt ignores nthreads). */

@@ -25,7 +25,10 @@
  * col (C_in KH KW, Ho Wo), make Y_g = W_g col_g one product per group, and
  * the backward products dW_g += dZ_g col_g^T and dcol_g = W_g^T dZ_g, dcol
  * folded back into dX by col2im. A 1x1 kernel with stride 1 and no padding
- * uses X itself. Threads take whole samples, each with its own column
+ * uses X itself. With unit strides and "same" width, a row of the columns
+ * is one contiguous run of a shifted plane: im2col copies it and col2im
+ * adds it back in one piece. The activation gradient and the bias sums are
+ * taken per sample, just before the products read dZ. Threads take whole samples, each with its own column
  * buffer in the workspace; the weight gradient is summed per chunk of
  * CHUNK samples (a partition fixed by the batch size alone) into partial
  * sums that are then added in chunk order, so results are bit-identical
@@ -57,6 +60,8 @@ typedef struct conv_sizes {
     int64_t in_plane, out_plane; /* floats per sample of input and output */
     int64_t col;                 /* floats of one column buffer, rounded to 16 */
     int64_t wsize;               /* floats of the weight */
+    int64_t oc, op;              /* output channels and pixels per channel */
+    int64_t bpart;               /* floats of one sample's bias sums (doubles) */
     int direct;                  /* 1x1, stride 1, no padding: col = image */
 } conv_sizes;
 
@@ -81,6 +86,8 @@ static conv_sizes conv_sizes_of(const dn_node *nd)
     s.out_plane = dn_shape_numel(out);
     s.col = (s.g.C * s.g.KH * s.g.KW * s.g.Hg * s.g.Wg + 15) / 16 * 16;
     s.wsize = s.g.M * s.g.C / s.g.G * s.g.KH * s.g.KW;
+    s.oc = out->dims[0], s.op = out->dims[1] * out->dims[2];
+    s.bpart = (2 * s.oc + 15) / 16 * 16;
     s.direct = s.g.KH == 1 && s.g.KW == 1 && s.g.sh == 1 && s.g.sw == 1 && a->pad[0] == 0 &&
                a->pad[2] == 0 && s.g.H == s.g.Hg && s.g.W == s.g.Wg;
     if (s.direct) s.col = 0;
@@ -161,10 +168,10 @@ static dn_status conv_infer(dn_node *node)
         dn_node_param(node, "bias", &b, a->b_init, a->b_scale, fi, fo, 1, 0, 0);
     conv_sizes s = conv_sizes_of(node);
     node->saved_per_sample = node->saved_fixed = 0;
-    /* forward: a column buffer per thread; backward: those and a partial
-     * weight gradient per chunk. Declared per sample (threads never
+    /* forward: a column buffer per thread; backward: those, a partial
+     * weight gradient per chunk and the bias sums of each sample. Declared per sample (threads never
      * outnumber samples); only what the thread count needs is touched. */
-    node->ws_per_sample = s.col + (s.wsize + 15) / 16 * 16;
+    node->ws_per_sample = s.col + (s.wsize + 15) / 16 * 16 + s.bpart;
     node->ws_fixed = 0;
     return DN_OK;
 }
@@ -181,14 +188,50 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wg, int64_t *
     *hi = DN_MAX(*lo, DN_MIN(b, Wg));
 }
 
+/* One row (c, kh, kw) of the columns when both strides are 1 and the grid
+ * is as wide as the image ("same" width): the valid rows of the grid then
+ * read one contiguous run of the plane, copied at once, and only the
+ * columns outside the image are zeroed after. For small images one copy
+ * per row of the grid costs more in calls than in bytes. */
+static void im2col_row_unit(const conv_geom *g, const float *plane, int64_t kh, int64_t kw,
+                            float *row)
+{
+    const int64_t W = g->W, offx = kw * g->dw - g->pl, offy = kh * g->dh - g->pt;
+    int64_t lo, hi;
+    valid_range(offx, 1, W, g->Wg, &lo, &hi);
+    /* grid rows [y0, y1) read image rows y0 + offy ... */
+    const int64_t y0 = DN_MIN(DN_MAX(-offy, (int64_t)0), g->Hg);
+    const int64_t y1 = DN_MAX(DN_MIN(g->H - offy, g->Hg), y0);
+    if (y0 == y1 || lo == hi) {
+        memset(row, 0, (size_t)(g->Hg * W) * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < y0 * W; i++) row[i] = 0.0f;
+    for (int64_t i = y1 * W; i < g->Hg * W; i++) row[i] = 0.0f;
+    /* from (y0, lo) to (y1 - 1, hi): in between, the columns outside
+     * [lo, hi) read the neighbouring image row and are zeroed below */
+    const int64_t first = y0 * W + lo, last = (y1 - 1) * W + hi;
+    memcpy(row + first, plane + (y0 + offy) * W + lo + offx, (size_t)(last - first) * sizeof(float));
+    for (int64_t oy = y0; oy < y1; oy++) {
+        float *r = row + oy * W;
+        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+        for (int64_t ox = hi; ox < W; ox++) r[ox] = 0.0f;
+    }
+}
+
 /* col (C KH KW, Hg Wg) = the patches of img (C, H, W) */
 static void im2col(const conv_geom *g, const float *img, float *col)
 {
     const int64_t HWg = g->Hg * g->Wg;
+    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
             for (int64_t kw = 0; kw < g->KW; kw++) {
                 float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                if (unit) {
+                    im2col_row_unit(g, img + c * g->H * g->W, kh, kw, row);
+                    continue;
+                }
                 int64_t offx = kw * g->dw - g->pl, lo, hi;
                 valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
                 for (int64_t oy = 0; oy < g->Hg; oy++) {
@@ -209,15 +252,49 @@ static void im2col(const conv_geom *g, const float *img, float *col)
             }
 }
 
-/* img (C, H, W) += the adjoint of im2col applied to col (C KH KW, Hg Wg) */
+/* dst (n) += src (n) */
 DN_TARGET_CLONES
-static void col2im(const conv_geom *g, const float *col, float *img)
+static void add_run(float *restrict dst, const float *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* plane (H, W) += the adjoint of im2col_row_unit for row (c, kh, kw): one
+ * run added at once, after the columns that fall outside the image are
+ * zeroed in the row (the columns are scratch), so that the run adds
+ * nothing to the neighbouring image rows. */
+static void col2im_row_unit(const conv_geom *g, float *row, int64_t kh, int64_t kw, float *plane)
+{
+    const int64_t W = g->W, offx = kw * g->dw - g->pl, offy = kh * g->dh - g->pt;
+    int64_t lo, hi;
+    valid_range(offx, 1, W, g->Wg, &lo, &hi);
+    const int64_t y0 = DN_MIN(DN_MAX(-offy, (int64_t)0), g->Hg);
+    const int64_t y1 = DN_MAX(DN_MIN(g->H - offy, g->Hg), y0);
+    if (y0 == y1 || lo == hi) return;
+    for (int64_t oy = y0; oy < y1; oy++) {
+        float *r = row + oy * W;
+        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
+        for (int64_t ox = hi; ox < W; ox++) r[ox] = 0.0f;
+    }
+    const int64_t first = y0 * W + lo, last = (y1 - 1) * W + hi;
+    add_run(plane + (y0 + offy) * W + lo + offx, row + first, last - first);
+}
+
+/* img (C, H, W) += the adjoint of im2col applied to col (C KH KW, Hg Wg);
+ * col is overwritten. Each pixel receives its terms in (kh, kw) order. */
+DN_TARGET_CLONES
+static void col2im(const conv_geom *g, float *col, float *img)
 {
     const int64_t HWg = g->Hg * g->Wg;
+    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
             for (int64_t kw = 0; kw < g->KW; kw++) {
-                const float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
+                if (unit) {
+                    col2im_row_unit(g, row, kh, kw, img + c * g->H * g->W);
+                    continue;
+                }
                 int64_t offx = kw * g->dw - g->pl, lo, hi;
                 valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
                 for (int64_t oy = 0; oy < g->Hg; oy++) {
@@ -255,25 +332,16 @@ static void bias_act(float *y, const float *b, int64_t C, int64_t P, dn_act act,
     }
 }
 
-/* db (C) += (or = when fresh) sum over n and p of dz (n, C, P), each
- * channel summed in double, samples in order. */
-static void bias_grad(const float *dz, float *db, int fresh, int64_t n, int64_t C, int64_t P,
-                      int nt)
+/* dz (C, P) = dY act'(Y) in place for one sample, and part (C) = its bias
+ * sums when part is not NULL: done per sample and channel just before the
+ * products read dz, while it is in cache. */
+static void grad_pre_act(const dn_attrs *a, const float *y, float *dz, double *part, int64_t C,
+                         int64_t P)
 {
-    (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *r = dz + (i * C + c) * P;
-            double a[4] = {0, 0, 0, 0};
-            int64_t p = 0;
-            for (; p + 4 <= P; p += 4)
-                for (int l = 0; l < 4; l++) a[l] += r[p + l];
-            for (; p < P; p++) a[0] += r[p];
-            s += (a[0] + a[1]) + (a[2] + a[3]);
-        }
-        db[c] = (fresh ? 0.0f : db[c]) + (float)s;
+        if (a->act != DN_ACT_IDENTITY)
+            dn_act_backward_from_out(a->act, a->alpha, y + c * P, dz + c * P, P);
+        if (part) part[c] = dn_plane_sum(dz + c * P, P); /* a sample's bias sum */
     }
 }
 
@@ -370,24 +438,12 @@ static void conv_backward_common(const dn_ctx *c)
     float *dz = c->gout, *gx = c->gin[0], *dw = c->gparam[0];
     float *db = a->use_bias ? c->gparam[1] : NULL;
     const int gx_fresh = c->gin_fresh & 1;
-    float *parts = c->ws, *cols = c->ws + nchunks * wpad;
+    /* workspace: the partial weight gradients, the bias sums, the columns */
+    float *parts = c->ws;
+    double *bparts = (double *)(c->ws + nchunks * wpad);
+    float *cols = c->ws + nchunks * wpad + n * s.bpart;
     int inner;
     int nt = sample_threads(c, nchunks, conv_macs(&s) * CHUNK * 2, &inner);
-    /* dZ = dY act'(Y) in place, then the bias gradient */
-    int64_t out_numel = s.out_plane * n;
-    if (a->act != DN_ACT_IDENTITY) {
-        int ant = c->nthreads > 1 && out_numel >= 65536 ? c->nthreads : 1;
-        int64_t pieces = (out_numel + 16383) / 16384;
-        (void)ant;
-#pragma omp parallel for num_threads(ant) if (ant > 1) schedule(static)
-        for (int64_t p = 0; p < pieces; p++) {
-            int64_t lo = p * 16384;
-            dn_act_backward_from_out(a->act, a->alpha, c->out + lo, dz + lo,
-                                     DN_MIN((int64_t)16384, out_numel - lo));
-        }
-    }
-    int64_t oc = tr ? g->C : g->M, op = tr ? g->H * g->W : P;
-    if (db) bias_grad(dz, db, (c->gparam_fresh >> 1) & 1, n, oc, op, c->nthreads);
     (void)nt;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t ch = 0; ch < nchunks; ch++) {
@@ -396,8 +452,10 @@ static void conv_backward_common(const dn_ctx *c)
         for (int64_t i = ch * CHUNK; i < DN_MIN(n, (ch + 1) * CHUNK); i++) {
             const float *x = c->in[0] + i * s.in_plane;
             float *gxi = gx ? gx + i * s.in_plane : NULL;
-            const float *dzi = dz + i * s.out_plane;
+            float *dzi = dz + i * s.out_plane;
             float beta = i == ch * CHUNK ? 0.0f : 1.0f;
+            grad_pre_act(a, c->out + i * s.out_plane, dzi, db ? bparts + i * s.oc : NULL, s.oc,
+                         s.op);
             if (gxi && gx_fresh) memset(gxi, 0, (size_t)s.in_plane * sizeof(float));
             if (!tr) {
                 /* columns of X; dW_g += dZ_g col_g^T; dcol = W_g^T dZ_g; dX += col2im */
@@ -431,6 +489,12 @@ static void conv_backward_common(const dn_ctx *c)
                              cd + gr * Kg * P, P, 1.0f, gxi + gr * Mg * P, P, NULL, inner);
             }
         }
+    }
+    /* db (oc) += the sums of every sample, in sample order */
+    for (int64_t k = 0; db && k < s.oc; k++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += bparts[i * s.oc + k];
+        db[k] = ((c->gparam_fresh >> 1) & 1 ? 0.0f : db[k]) + (float)sum;
     }
     if (!dw) return;
     const int wfresh = c->gparam_fresh & 1;
