@@ -106,6 +106,18 @@ int dn_have_openmp(void)
 #endif
 }
 
+static _Atomic int thread_trim = 1;
+
+int dn_set_thread_trim(int on)
+{
+    return atomic_exchange(&thread_trim, on ? 1 : 0);
+}
+
+int dn_thread_trim(void)
+{
+    return atomic_load_explicit(&thread_trim, memory_order_relaxed);
+}
+
 static _Atomic int reference_mode = 0;
 
 int dn_set_reference_mode(int on)

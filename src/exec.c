@@ -346,9 +346,15 @@ dn_status dn_exec_backward(dn_graph_t *g, const float *const *grad_outputs, int 
 
 /* --- the public run functions -------------------------------------------- */
 
-static int resolve_threads(int nthreads)
+int dn_graph_step_threads(const dn_graph_t *g, int64_t n, int nthreads)
 {
-    return nthreads > 0 ? nthreads : dn_max_threads();
+    int nt = nthreads > 0 ? nthreads : dn_max_threads();
+    if (!g || !g->compiled || nt <= 1 || !dn_thread_trim()) return nt;
+    /* as the GEMM splits a product: each thread at least DN_MIN_FMA_PER_THREAD */
+    const double macs = (double)g->max_macs * (double)(n > 0 ? n : 1);
+    if (macs < (double)nt * DN_MIN_FMA_PER_THREAD)
+        nt = (int)DN_MAX(1.0, macs / DN_MIN_FMA_PER_THREAD);
+    return nt;
 }
 
 static dn_status check_run(const dn_graph_t *g, int64_t n)
@@ -380,7 +386,7 @@ dn_status dn_graph_forward(dn_graph_t *g, const float *const *inputs, int64_t n,
     if ((s = dn_exec_prepare(g, n, flags & (DN_RUN_TRAINING | DN_RUN_GRAD), DN_TARGET_OUTPUTS)))
         return s;
     if ((s = bind_inputs(g, inputs))) return s;
-    return dn_exec_forward(g, n, flags, resolve_threads(nthreads));
+    return dn_exec_forward(g, n, flags, dn_graph_step_threads(g, n, nthreads));
 }
 
 dn_status dn_graph_output(const dn_graph_t *g, int k, const float **data, int64_t *numel)
@@ -401,7 +407,7 @@ dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs, int
     if (g->run_n < 0 || !(g->run_flags & DN_RUN_GRAD) || g->plan.target != DN_TARGET_OUTPUTS)
         return dn_fail(DN_ERR_STATE, "dn_graph_backward needs a forward run with DN_RUN_GRAD "
                        "just before it");
-    return dn_exec_backward(g, grad_outputs, resolve_threads(nthreads));
+    return dn_exec_backward(g, grad_outputs, dn_graph_step_threads(g, g->run_n, nthreads));
 }
 
 dn_status dn_graph_input_grad(const dn_graph_t *g, int k, const float **data, int64_t *numel)
@@ -437,7 +443,7 @@ dn_status dn_graph_predict(dn_graph_t *g, const float *const *inputs, int64_t n,
     int64_t per = dn_shape_numel(&ov->shape);
     const float *ptrs[64];
     if (g->n_inputs > 64) return dn_fail(DN_ERR_INVALID, "predict takes at most 64 inputs");
-    nthreads = resolve_threads(nthreads);
+    nthreads = dn_graph_step_threads(g, chunk, nthreads);
     for (int64_t start = 0; start < n; start += chunk) {
         int64_t m = DN_MIN(chunk, n - start);
         for (int i = 0; i < g->n_inputs; i++) {

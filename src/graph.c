@@ -325,6 +325,32 @@ static dn_status infer_shapes(dn_graph_t *g)
     return DN_OK;
 }
 
+/* Multiply-adds per sample of the product a node computes (dense and
+ * convolution layers, matmul; one per output element for other ops): what
+ * decides whether a run can use threads (dn_graph_step_threads). */
+static int64_t product_macs(const dn_node *nd)
+{
+    const int64_t out = dn_shape_numel(&nd->shape);
+    const dn_shape *in = nd->n_in > 0 ? &nd->in_shape[0] : NULL;
+    const dn_shape *w = nd->n_params > 0 ? &nd->params[0].shape : NULL;
+    switch (nd->op) {
+    case DN_OP_LINEAR:
+    case DN_OP_LINEAR_TIED:
+    case DN_OP_SPECTRAL_LINEAR:
+        return in && in->ndim ? out * in->dims[in->ndim - 1] : out;
+    case DN_OP_CONV2D: /* out x (C_in / groups) KH KW */
+        return w && w->ndim == 4 ? out * (dn_shape_numel(w) / w->dims[0]) : out;
+    case DN_OP_CONV2D_TRANSPOSE: /* in x (C_out / groups) KH KW */
+        return w && w->ndim == 4 && in ? dn_shape_numel(in) * (dn_shape_numel(w) / w->dims[0])
+                                      : out;
+    case DN_OP_MATMUL:
+        if (!in || in->ndim < 2) return out;
+        return out * (nd->attrs.trans_a ? in->dims[in->ndim - 2] : in->dims[in->ndim - 1]);
+    default:
+        return out;
+    }
+}
+
 /* Before compile: infer the node and its ancestors, each once all its inputs
  * are (passes over the ancestors until none is left; compile redoes it all). */
 dn_status dn_graph_infer_shape(dn_graph_t *g, int node, dn_shape *shape, int *batched)
@@ -476,6 +502,9 @@ dn_status dn_graph_compile(dn_graph_t *g, uint64_t seed)
     g->seed = seed;
     if ((s = topo_order(g))) return s;
     if ((s = infer_shapes(g))) return s;
+    g->max_macs = 0;
+    for (int v = 0; v < g->n_nodes; v++)
+        g->max_macs = DN_MAX(g->max_macs, product_macs(&g->nodes[v]));
     g->loss_node = -1;
     for (int v = 0; v < g->n_nodes; v++) {
         if (!(dn_op_get(g->nodes[v].op)->flags & DN_OPF_LOSS)) continue;

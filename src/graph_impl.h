@@ -47,6 +47,7 @@ struct dn_graph {
     dn_param_rec *params;
     int n_params;
     int64_t param_floats;
+    int64_t max_macs;  /* multiply-adds of the largest product, per sample */
     float *param_arena, *grad_arena;
     /* optimiser */
     int has_optim;

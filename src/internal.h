@@ -18,6 +18,16 @@
 
 #define DN_ALIGN 64
 
+/* Below this many multiply-adds a product runs on one thread; above, each
+ * thread gets at least this many. Opening a parallel region is cheap, but a
+ * product split over cores leaves its inputs and output spread over their
+ * caches, and the next, serial step pays to bring them back: below about a
+ * million multiply-adds per thread (10 us) that costs more than it saves.
+ * Graph runs whose largest product is below it run on one thread altogether
+ * (dn_graph_step_threads): their smaller parallel regions would only wake
+ * the team. */
+#define DN_MIN_FMA_PER_THREAD (1 << 20)
+
 /* Compile a hot elementwise loop for AVX-512, AVX2 and baseline x86-64 and
  * pick the clone at load time (no -march=native in a default build). */
 #if defined(DAGNET_X86) && defined(__GNUC__) && !defined(__clang__)

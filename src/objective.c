@@ -40,7 +40,7 @@ dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n,
     const int flags = grad ? DN_RUN_GRAD : 0;
     dn_status s = dn_exec_prepare(g, chunk, flags, DN_TARGET_LOSS);
     if (s) return s;
-    const int nt = nthreads > 0 ? nthreads : dn_max_threads();
+    const int nt = dn_graph_step_threads(g, chunk, nthreads);
     /* the input slot of the loss's sample weights, -1 without them */
     const dn_node *loss = &g->nodes[g->loss_node];
     const int wv = dn_loss_weight_node(loss);

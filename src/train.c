@@ -112,8 +112,8 @@ dn_status dn_graph_train_epoch(dn_graph_t *g, const float *const *data, int64_t 
     if (!g->has_optim) return dn_fail(DN_ERR_STATE, "set an optimiser (dn_graph_set_optimizer) before training");
     if (n_samples <= 0) return dn_fail(DN_ERR_INVALID, "training needs at least one sample, got %lld", (long long)n_samples);
     if (batch_size <= 0) return dn_fail(DN_ERR_INVALID, "batch_size must be >= 1, got %lld", (long long)batch_size);
-    int nt = nthreads > 0 ? nthreads : dn_max_threads();
     int64_t bs = DN_MIN(batch_size, n_samples);
+    int nt = dn_graph_step_threads(g, bs, nthreads);
     dn_status s = dn_exec_prepare(g, bs, DN_RUN_TRAINING | DN_RUN_GRAD, DN_TARGET_LOSS);
     if (s) return s;
     for (int k = 0; k < g->n_inputs; k++) {

@@ -54,3 +54,41 @@ def test_blas_pools_limited_only_while_core_runs_threads():
     assert blas_threads() == before
     with quiet_blas(1):
         assert blas_threads() == before
+
+
+def _mlp(sizes, seed=0):
+    model = Sequential([Dense(u, activation="relu") for u in sizes[1:-1]] + [Dense(sizes[-1])])
+    return model.build(input_shape=(sizes[0],), random_state=seed)
+
+
+@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP")
+def test_runs_too_small_to_split_use_one_thread():
+    """The trim follows the GEMM's rule (about a million multiply-adds per
+    thread for the largest product), and training gives the same bits with
+    it on or off."""
+    small, large = _mlp((64, 100, 10)), _mlp((784, 512, 10))
+    previous = _core.set_thread_trim(True)
+    try:
+        assert small.graph.step_threads(200, 2) == 1      # 64 x 100 x 200 = 1.3M
+        assert small.graph.step_threads(400, 2) == 2      # 2.6M
+        assert large.graph.step_threads(128, 2) == 2
+        assert large.graph.step_threads(2, 2) == 1
+        assert small.graph.step_threads(200, 1) == 1
+        _core.set_thread_trim(False)
+        assert small.graph.step_threads(200, 2) == 2
+    finally:
+        _core.set_thread_trim(previous)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((600, 64)).astype(np.float32), rng.integers(0, 10, 600)
+    weights = []
+    for trim in (True, False):
+        previous = _core.set_thread_trim(trim)
+        try:
+            model = _mlp((64, 100, 10)).compile("softmax_cross_entropy", "adam")
+            model.n_threads = 2
+            model.fit(X, y, epochs=2, batch_size=200)
+            weights.append([p.copy() for p in model.parameters().values()])
+        finally:
+            _core.set_thread_trim(previous)
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)

@@ -35,6 +35,14 @@ int dn_max_threads(void);
 /* 1 when built with OpenMP. */
 int dn_have_openmp(void);
 
+/* 1 (the default): a graph run whose largest product is too small to give
+ * each thread about a million multiply-adds runs on one thread (see
+ * dn_graph_step_threads); 0: runs use the threads they are given. Results
+ * do not depend on it. Returns the previous setting; tests turn it off so
+ * that small graphs still go through the parallel paths. */
+int dn_set_thread_trim(int on);
+int dn_thread_trim(void);
+
 /* Run every op with its plain reference twin instead of the fast kernel
  * (0 or 1); returns the previous setting. For tests. */
 int dn_set_reference_mode(int on);

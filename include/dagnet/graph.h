@@ -138,6 +138,13 @@ dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs,
 dn_status dn_graph_input_grad(const dn_graph_t *g, int k, const float **data,
                               int64_t *numel);
 
+/* The threads a run of n samples uses when given nthreads (<= 0:
+ * dn_max_threads()): fewer when the graph's largest product at that batch
+ * cannot give each thread about a million multiply-adds (dn_set_thread_trim
+ * turns this off). Every run function applies it; results do not depend on
+ * the thread count either way. */
+int dn_graph_step_threads(const dn_graph_t *g, int64_t n, int nthreads);
+
 /* Forward in inference mode over n samples in chunks of at most `chunk`,
  * copying output `k` to out (n * numel(shape) floats). */
 dn_status dn_graph_predict(dn_graph_t *g, const float *const *inputs,

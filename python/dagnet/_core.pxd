@@ -31,6 +31,7 @@ cdef extern from "dagnet/cpu.h":
     int dn_max_threads()
     int dn_have_openmp()
     int dn_set_reference_mode(int on)
+    int dn_set_thread_trim(int on)
 
 cdef extern from "dagnet/ops.h":
     ctypedef enum dn_op:
@@ -188,6 +189,7 @@ cdef extern from "dagnet/graph.h":
                                    int64_t batch_size, int shuffle, int nthreads,
                                    double *mean_loss) nogil
     int64_t dn_graph_step_count(const dn_graph_t *g)
+    int dn_graph_step_threads(const dn_graph_t *g, int64_t n, int nthreads)
     double dn_graph_last_reg_loss(const dn_graph_t *g)
     dn_status dn_graph_objective(dn_graph_t *g, const float *const *data, int64_t n,
                                  int64_t chunk, double l2, int reg_per_sample, int nthreads,

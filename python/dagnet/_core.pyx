@@ -474,6 +474,10 @@ cdef class Graph:
     def epoch_count(self):
         return dn_graph_epoch_count(self.g)
 
+    def step_threads(self, int64_t n, int nthreads=0):
+        """The threads a run of n samples uses when given nthreads."""
+        return dn_graph_step_threads(self.g, n, nthreads)
+
     @property
     def last_reg_loss(self):
         """The regulariser's part of the last epoch's mean loss."""
@@ -701,6 +705,12 @@ def max_threads():
 
 def have_openmp():
     return bool(dn_have_openmp())
+
+
+def set_thread_trim(bint on):
+    """Let graph runs too small to split use one thread (the default, on);
+    returns the previous setting (see dn_set_thread_trim)."""
+    return bool(dn_set_thread_trim(on))
 
 
 def set_reference_mode(bint on):

@@ -65,12 +65,6 @@ _Static_assert(GENERIC_NC % DN_GEMM_GENERIC_NR == 0 && AVX2_NC % DN_GEMM_AVX2_NR
 _Static_assert(DN_GEMM_GENERIC_MR <= WS_MR && DN_GEMM_AVX2_MR <= WS_MR &&
                DN_GEMM_AVX512_MR <= WS_MR, "MR > WS_MR");
 
-/* Below this many multiply-adds a call runs on one thread; above, each
- * thread gets at least this many. Opening a parallel region is cheap, but a
- * product split over cores leaves its inputs and output spread over their
- * caches, and the next, serial step pays to bring them back: below about a
- * million multiply-adds per thread (10 us) that costs more than it saves. */
-#define MIN_FMA_PER_THREAD (1 << 20)
 /* op(B) = B is read in place, not packed, when a thread's part of C has at
  * most this many rows. */
 #define DIRECT_B_MAX_ROWS 256
@@ -597,10 +591,10 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
         gemm_scale(&g);
         return;
     }
-    /* threads: only as many as have MIN_FMA_PER_THREAD of work each */
+    /* threads: only as many as have DN_MIN_FMA_PER_THREAD of work each */
     int nt = nthreads > 0 ? nthreads : dn_max_threads();
     const double fma = (double)M * (double)N * (double)g.K;
-    if (fma < (double)nt * MIN_FMA_PER_THREAD) nt = (int)(fma / MIN_FMA_PER_THREAD);
+    if (fma < (double)nt * DN_MIN_FMA_PER_THREAD) nt = (int)(fma / DN_MIN_FMA_PER_THREAD);
     if (nt < 1) nt = 1;
     /* N == 1 takes the plain loops; so does M == 1 only when N == 1 too: a
      * row of C must not depend on how many rows come with it (predicting
