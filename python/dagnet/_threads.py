@@ -11,6 +11,7 @@ slower. The limit is lifted when the call returns.
 
 import contextlib
 import numbers
+import threading
 
 from dagnet import _core
 
@@ -39,12 +40,25 @@ def _blas_controller():
     return _controller
 
 
+_local = threading.local()
+
+
 @contextlib.contextmanager
 def quiet_blas(n_threads):
-    """Limit the BLAS pools to one thread while the core runs n_threads > 1."""
-    ctl = _blas_controller() if n_threads > 1 else None
-    if not ctl or all(lib.num_threads == 1 for lib in ctl.lib_controllers):
+    """Limit the BLAS pools to one thread while the core runs n_threads > 1.
+    Inside another quiet_blas of the same thread (a fit around its steps)
+    it does nothing: asking the pools for their sizes costs microseconds a
+    call, which a per-batch loop would pay at every step."""
+    if n_threads <= 1 or getattr(_local, "depth", 0):
         yield
         return
-    with ctl.limit(limits=1):
-        yield
+    ctl = _blas_controller()
+    _local.depth = 1
+    try:
+        if not ctl or all(lib.num_threads == 1 for lib in ctl.lib_controllers):
+            yield
+        else:
+            with ctl.limit(limits=1):
+                yield
+    finally:
+        _local.depth = 0
