@@ -23,7 +23,11 @@ def _cpu_times():
 
 def wait_idle(min_idle=0.9, window=0.25, timeout=20.0):
     """Block until the whole machine was at least min_idle idle over a
-    window; returns False (and prints a note) when timeout passed first."""
+    window; returns False (and prints a note) when timeout passed first.
+    Returns at once when DAGNET_BENCH_BUSY is set: a benchmark that keeps
+    the machine busy on purpose (contention.py) measures it as it is."""
+    if os.environ.get("DAGNET_BENCH_BUSY"):
+        return True
     if not os.path.exists("/proc/stat"):
         time.sleep(0.3)
         return True

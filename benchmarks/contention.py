@@ -32,9 +32,7 @@ DAGNET_SNIPPET = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import compare
-n, repeats, busy = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-if busy:
-    compare.wait_idle = lambda *a, **k: True  # the machine is busy on purpose
+n, repeats = int(sys.argv[2]), int(sys.argv[3])
 compare.N_SAMPLES = n
 X, y = compare.mlp_data()
 print(json.dumps(compare.dagnet_epoch(X, y, 2, repeats)))
@@ -84,12 +82,11 @@ def main():
             try:
                 if name == "torch":
                     full = cmd + [args.repeats, json.dumps(MLP_SIZES), args.samples, BATCH]
-                    # torch's bench waits for idle cores; skip that when busy on purpose
-                    if busy:
-                        full[2] = full[2].replace("time.sleep(0.3); wait_idle(); ", "")
                 else:
-                    full = cmd + [args.samples, args.repeats, busy]
-                res, err = run([str(a) for a in full], env)
+                    full = cmd + [args.samples, args.repeats]
+                # both sides' benchmarks skip waiting for idle cores (_quiet.py)
+                busy_env = {"DAGNET_BENCH_BUSY": "1"} if busy else {}
+                res, err = run([str(a) for a in full], dict(env, **busy_env))
             finally:
                 for p in procs:
                     p.kill()
