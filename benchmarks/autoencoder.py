@@ -1,7 +1,7 @@
 """An autoencoder's training epoch in dagnet beside a plain torch loop,
 measured in the same run.
 
-    python benchmarks/autoencoder.py [--quick] [--threads 1 2] [--torch-python PATH]
+    python benchmarks/autoencoder.py [--quick] [--rounds R] [--threads 1 2] [--torch-python PATH]
 
 The network is the MNIST-sized 784-256-64-256-784 autoencoder (ReLU hidden
 layers, linear 64-unit code, linear output, half the mean squared error,
@@ -11,9 +11,11 @@ arithmetic rather than per-call overhead (digits' 64 pixels would time the
 Python loop). 20,000 synthetic samples in [0, 1]. dagnet runs
 ``Autoencoder.partial_fit`` (one core call per epoch); torch runs the same
 layers, initialisation aside, in the usual loop (randperm, zero_grad,
-forward, MSELoss, backward, step). Prints samples per second for 1 and 2
-threads, the median of several epochs after a warm-up, with min and max,
-and the ratio dagnet / torch. torch is never a dependency: give
+forward, MSELoss, backward, step). The libraries take turns: R rounds
+(--rounds, 3 by default) of dagnet then torch, each printing samples per
+second for 1 and 2 threads, the median of several epochs after a warm-up
+with min and max, and the ratio dagnet / torch; the median over the rounds
+comes last. torch is never a dependency: give
 --torch-python, the interpreter of a separate virtual environment with
 torch==2.13.0, or run where torch imports (see benchmarks/compare.py).
 """
@@ -85,28 +87,56 @@ def sps(s):
     return N_SAMPLES / s[0], N_SAMPLES / s[2], N_SAMPLES / s[1]
 
 
+def report(label, d, tr):
+    print(f"\n{label}")
+    print(f"  dagnet            {sps(d)[0]:9.0f}  ({sps(d)[1]:.0f}-{sps(d)[2]:.0f})")
+    if tr:
+        s = tr["epoch"]
+        print(f"  torch {tr['version']:12s}{sps(s)[0]:9.0f}  ({sps(s)[1]:.0f}-{sps(s)[2]:.0f})"
+              f"   dagnet / torch = {s[0] / d[0]:.2f}")
+
+
+def median_of(rounds):
+    """the round with the median time (min and max kept from that round)"""
+    return sorted(rounds, key=lambda s: s[0])[len(rounds) // 2]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--torch-python", default=None)
     args = ap.parse_args()
-    repeats = 3 if args.quick else 7
+    repeats = 3 if args.quick else 5
+    rounds = args.rounds or (1 if args.quick else 3)
     torch_py = find_torch_python(args.torch_python)
     widths = "-".join(str(w) for w in SIZES + SIZES[-2::-1])
     print(f"autoencoder {widths}, ReLU, Adam, batch {BATCH}, {N_SAMPLES} samples: one epoch, "
           f"samples/s, median (low-high)")
+    runs = {t: {"dagnet": [], "torch": []} for t in args.threads}
+    for r in range(rounds):
+        for t in args.threads:
+            d = dagnet_epoch(t, repeats)
+            tr = torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)], TORCH_SNIPPET)
+            runs[t]["dagnet"].append(d)
+            if tr:
+                runs[t]["torch"].append(tr)
+            report(f"round {r + 1}, {t} thread(s)", d, tr)
     results = {}
     for t in args.threads:
-        d = dagnet_epoch(t, repeats)
-        tr = torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)], TORCH_SNIPPET)
+        d = median_of(runs[t]["dagnet"])
+        tr = None
+        if runs[t]["torch"]:
+            tr = {"version": runs[t]["torch"][0]["version"],
+                  "epoch": median_of([x["epoch"] for x in runs[t]["torch"]])}
         results[t] = {"dagnet": d, "torch": tr}
-        print(f"\n{t} thread(s)")
-        print(f"  dagnet        {sps(d)[0]:9.0f}  ({sps(d)[1]:.0f}-{sps(d)[2]:.0f})")
-        if tr:
-            s = tr["epoch"]
-            print(f"  torch {tr['version']:8s}{sps(s)[0]:9.0f}  ({sps(s)[1]:.0f}-{sps(s)[2]:.0f})"
-                  f"   dagnet / torch = {s[0] / d[0]:.2f}")
+        if rounds > 1:
+            report(f"median of {rounds} rounds, {t} thread(s)", d, tr)
+            if tr:
+                ratios = [x["epoch"][0] / y[0] for x, y in zip(runs[t]["torch"], runs[t]["dagnet"])]
+                print("  dagnet / torch per round: " + " ".join(f"{q:.2f}" for q in ratios)
+                      + f", median {np.median(ratios):.2f}")
     return results
 
 

@@ -232,6 +232,34 @@ static void add_sums(const float *x, int64_t n, double *sq, double *ab)
     if (ab) *ab += ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
 }
 
+/* add_sums for one tile of the update (n <= OPT_TILE): the same sums in
+ * float over 16 lanes, each adding at most OPT_TILE / 16 = 128 terms (a
+ * relative error of about 1e-5 at worst, for a value that is only
+ * reported), then in double in a fixed order. Half the work of the double
+ * lanes, on the loop that runs before every update. */
+DN_TARGET_CLONES
+static void add_tile_sums(const float *x, int64_t n, double *sq, double *ab)
+{
+    float s2[16] = {0}, s1[16] = {0};
+    const int64_t n16 = n / 16 * 16;
+    for (int64_t i = 0; i < n16; i += 16)
+        for (int l = 0; l < 16; l++) s2[l] += x[i + l] * x[i + l];
+    if (ab)
+        for (int64_t i = 0; i < n16; i += 16)
+            for (int l = 0; l < 16; l++) s1[l] += fabsf(x[i + l]);
+    for (int64_t i = n16; i < n; i++) {
+        s2[i - n16] += x[i] * x[i];
+        s1[i - n16] += fabsf(x[i]);
+    }
+    double t2 = 0.0, t1 = 0.0;
+    for (int l = 0; l < 16; l++) {
+        t2 += s2[l];
+        t1 += s1[l];
+    }
+    *sq += t2;
+    if (ab) *ab += t1;
+}
+
 static int64_t chunk_len(int64_t size)
 {
     int64_t c = (size + OPT_MAX_CHUNKS - 1) / OPT_MAX_CHUNKS;
@@ -282,7 +310,7 @@ static void update_param(const step_consts *k, dn_param_view *p, int want_reg,
         part2[c] = part1[c] = 0.0;
         for (int64_t t = b; t < e; t += OPT_TILE) {
             int64_t len = DN_MIN((int64_t)OPT_TILE, e - t);
-            if (want_reg) add_sums(p->value + t, len, &part2[c], k->l1 != 0.0f ? &part1[c] : NULL);
+            if (want_reg) add_tile_sums(p->value + t, len, &part2[c], k->l1 != 0.0f ? &part1[c] : NULL);
             (decay ? update_tile_decay : update_tile_plain)(k, p->value + t, p->grad_in + t,
                                                             s0 ? s0 + t : NULL,
                                                             s1 ? s1 + t : NULL, len);
