@@ -153,12 +153,47 @@ static void maxpool_forward(const dn_ctx *c)
                       (int32_t *)c->saved + p * g.Ho * g.Wo);
 }
 
+/* The fresh gradient of image rows 2 oy, 2 oy + 1 under one output row of
+ * the 2x2, stride-2 window: every pixel of the windows written once, go at
+ * the saved argmax and 0 elsewhere (a memset and a scatter would write the
+ * rows twice). Branch-free selects, so that the loop vectorises. */
+DN_TARGET_CLONES
+static void maxpool_bwd_row_2x2(float *restrict g0, float *restrict g1, const float *restrict go,
+                                const int32_t *restrict idx, int64_t Wo, int32_t base, int32_t W)
+{
+    for (int64_t ox = 0; ox < Wo; ox++) {
+        int32_t k = idx[ox] - base - 2 * (int32_t)ox;
+        float v = go[ox];
+        g0[2 * ox] = k == 0 ? v : 0.0f;
+        g0[2 * ox + 1] = k == 1 ? v : 0.0f;
+        g1[2 * ox] = k == W ? v : 0.0f;
+        g1[2 * ox + 1] = k == W + 1 ? v : 0.0f;
+    }
+}
+
+/* gx (H, W) = the gradient of one plane under the 2x2, stride-2 window;
+ * the pixels no window covers (the last row or column of an odd size)
+ * are zeroed. */
+static void maxpool_bwd_plane_2x2(const pool_geom *g, float *gx, const float *go,
+                                  const int32_t *idx)
+{
+    const int64_t W = g->W;
+    for (int64_t oy = 0; oy < g->Ho; oy++) {
+        float *g0 = gx + 2 * oy * W, *g1 = g0 + W;
+        maxpool_bwd_row_2x2(g0, g1, go + oy * g->Wo, idx + oy * g->Wo, g->Wo,
+                            (int32_t)(2 * oy * W), (int32_t)W);
+        for (int64_t x = 2 * g->Wo; x < W; x++) g0[x] = g1[x] = 0.0f;
+    }
+    for (int64_t i = 2 * g->Ho * W; i < g->H * W; i++) gx[i] = 0.0f;
+}
+
 // gin X (n, C, H, W) += gout scattered to the saved argmax
 static void maxpool_backward(const dn_ctx *c)
 {
     if (!c->gin[0]) return;
     pool_geom g = pool_geom_of(c->node, c->n);
     int fresh = c->gin_fresh & 1;
+    const int tiles = g.KH == 2 && g.KW == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0;
     int nt = plane_threads(c, g.planes * g.H * g.W);
     (void)nt;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -166,6 +201,10 @@ static void maxpool_backward(const dn_ctx *c)
         float *gx = c->gin[0] + p * g.H * g.W;
         const float *go = c->gout + p * g.Ho * g.Wo;
         const int32_t *idx = (const int32_t *)c->saved + p * g.Ho * g.Wo;
+        if (fresh && tiles) {
+            maxpool_bwd_plane_2x2(&g, gx, go, idx);
+            continue;
+        }
         if (fresh) memset(gx, 0, (size_t)(g.H * g.W) * sizeof(float));
         for (int64_t o = 0; o < g.Ho * g.Wo; o++) gx[idx[o]] += go[o];
     }
