@@ -170,7 +170,7 @@ def tour_gan():
     rng = np.random.RandomState(0)
     X = centers[rng.randint(8, size=2000)] + std * rng.randn(2000, 2)
     print("\nGAN(loss='non-saturating') on a ring of 8 Gaussians (std 0.05, radius 2):")
-    gan = GAN(learning_rate_init=5e-4, max_iter=60, random_state=0)
+    gan = GAN(max_iter=60, random_state=0)
     t = _timed_fit(gan, X, None)
     S = gan.sample(2000)
     d = np.linalg.norm(S[:, None] - centers[None], axis=2)

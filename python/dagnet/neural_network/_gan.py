@@ -103,7 +103,11 @@ class GAN(BaseEstimator):
         'non-saturating' (the default) and 'minimax' train D with binary
         cross-entropy and differ in G's loss; 'least-squares' is the notes'
         remedy for saturation; 'wasserstein' trains a critic, kept Lipschitz
-        by weight clipping (clip_value) or spectral normalisation.
+        by weight clipping (clip_value) or spectral normalisation. The
+        critic's losses learn slowly at this scale: on the ring of 8
+        Gaussians, 100 epochs with n_critic=5 reach all 8 modes but leave
+        only 2-8 % of the samples within 3 standard deviations of one,
+        where the default loss puts 77-90 % there.
     clip_value : float or None, default=None
         With 'wasserstein' and no spectral_norm: clip the critic's
         parameters to [-clip_value, clip_value] after each step (None:
@@ -112,8 +116,11 @@ class GAN(BaseEstimator):
         The default discriminator and its output layer use SpectralDense.
     n_critic : int, default=1
     learning_rate_init, beta_1, beta_2 : float
-        Adam for both networks (0.0002, 0.5, 0.999: beta_1 0.5 is the usual
-        for GANs).
+        Adam for both networks (0.001, 0.5, 0.999: beta_1 0.5 is the usual
+        for GANs). DCGAN's 0.0002 suits image convnets trained for many
+        steps; on small tabular data it undertrains: on the ring of 8
+        Gaussians, 100 epochs of 2,000 points leave 8-26 % of the samples
+        near a mode at 0.0002, against 77-90 % at 0.001.
     batch_size : int, default=64
     max_iter : int, default=100
         Epochs: passes of D over the data.
@@ -142,7 +149,7 @@ class GAN(BaseEstimator):
 
     def __init__(self, generator=None, discriminator=None, *, hidden_layer_sizes=(128, 128),
                  latent_dim=8, loss="non-saturating", clip_value=None, spectral_norm=False,
-                 n_critic=1, learning_rate_init=0.0002, beta_1=0.5, beta_2=0.999,
+                 n_critic=1, learning_rate_init=0.001, beta_1=0.5, beta_2=0.999,
                  batch_size=64, max_iter=100, random_state=None, n_threads=None, verbose=0):
         store_params(self, locals())
 
