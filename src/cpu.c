@@ -118,6 +118,18 @@ int dn_thread_trim(void)
     return atomic_load_explicit(&thread_trim, memory_order_relaxed);
 }
 
+static _Atomic int conv_winograd = 1;
+
+int dn_set_conv_winograd(int on)
+{
+    return atomic_exchange(&conv_winograd, on ? 1 : 0);
+}
+
+int dn_conv_winograd(void)
+{
+    return atomic_load_explicit(&conv_winograd, memory_order_relaxed);
+}
+
 static _Atomic int reference_mode = 0;
 
 int dn_set_reference_mode(int on)

@@ -43,6 +43,15 @@ int dn_have_openmp(void);
 int dn_set_thread_trim(int on);
 int dn_thread_trim(void);
 
+/* 1 (the default): CONV2D with a 3x3 kernel, unit stride and dilation, one
+ * group and at least 16 channels on each side runs Winograd's F(2x2, 3x3)
+ * (src/ops/conv_winograd.c); 0: im2col + GEMM for every convolution. The
+ * two agree to float32 rounding, not bit for bit; either is deterministic
+ * for any thread count. Returns the previous setting. For tests and
+ * measurements. */
+int dn_set_conv_winograd(int on);
+int dn_conv_winograd(void);
+
 /* Run every op with its plain reference twin instead of the fast kernel
  * (0 or 1); returns the previous setting. For tests. */
 int dn_set_reference_mode(int on);

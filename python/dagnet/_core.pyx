@@ -713,6 +713,13 @@ def set_thread_trim(bint on):
     return bool(dn_set_thread_trim(on))
 
 
+def set_conv_winograd(bint on):
+    """Run 3x3 stride-1 convolutions with Winograd's F(2x2, 3x3) (the
+    default, on) or with im2col + GEMM; returns the previous setting (see
+    dn_set_conv_winograd)."""
+    return bool(dn_set_conv_winograd(on))
+
+
 def set_reference_mode(bint on):
     """Run the reference kernels instead of the fast ones; returns the
     previous setting."""

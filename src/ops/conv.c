@@ -21,7 +21,10 @@
  * stride offsets, overlaps add), W (C_in, C_out/G, KH, KW) as in PyTorch;
  * its backward is a CONV2D of dY.
  *
- * Fast path: im2col + dn_sgemm per sample. The columns of a sample,
+ * Fast paths: Winograd's F(2x2, 3x3) (conv_winograd.c) for CONV2D with a
+ * 3x3 kernel, unit stride and dilation, one group and at least
+ * DN_WINO_MIN_CHANNELS channels on each side, one sample at a time like the
+ * rest; otherwise im2col + dn_sgemm per sample. The columns of a sample,
  * col (C_in KH KW, Ho Wo), make Y_g = W_g col_g one product per group, and
  * the backward products dW_g += dZ_g col_g^T and dcol_g = W_g^T dZ_g, dcol
  * folded back into dX by col2im. A 1x1 kernel with stride 1 and no padding
@@ -38,6 +41,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "internal.h"
+#include "conv_winograd.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -63,6 +67,10 @@ typedef struct conv_sizes {
     int64_t oc, op;              /* output channels and pixels per channel */
     int64_t bpart;               /* floats of one sample's bias sums (doubles) */
     int direct;                  /* 1x1, stride 1, no padding: col = image */
+    int wino;                    /* CONV2D that Winograd's F(2x2, 3x3) can run */
+    dn_wino wg;                  /* its geometry */
+    int64_t wpart;               /* floats of one partial weight gradient */
+    int64_t ufix;                /* floats of the transformed filter (0 without wino) */
 } conv_sizes;
 
 static int transposed(const dn_node *nd) { return nd->op == DN_OP_CONV2D_TRANSPOSE; }
@@ -91,6 +99,17 @@ static conv_sizes conv_sizes_of(const dn_node *nd)
     s.direct = s.g.KH == 1 && s.g.KW == 1 && s.g.sh == 1 && s.g.sw == 1 && a->pad[0] == 0 &&
                a->pad[2] == 0 && s.g.H == s.g.Hg && s.g.W == s.g.Wg;
     if (s.direct) s.col = 0;
+    s.wino = !tr && s.g.KH == 3 && s.g.KW == 3 && s.g.sh == 1 && s.g.sw == 1 && s.g.dh == 1 &&
+             s.g.dw == 1 && s.g.G == 1 && s.g.C >= DN_WINO_MIN_CHANNELS &&
+             s.g.M >= DN_WINO_MIN_CHANNELS;
+    s.wpart = (s.wsize + 15) / 16 * 16;
+    s.ufix = 0;
+    if (s.wino) {
+        s.wg = dn_wino_geom(s.g.C, s.g.H, s.g.W, s.g.M, s.g.Hg, s.g.Wg, s.g.pt, s.g.pl);
+        s.col = DN_MAX(s.col, dn_wino_scratch_floats(&s.wg));
+        s.ufix = dn_wino_filter_floats(&s.wg);
+        s.wpart = DN_MAX(s.wpart, s.ufix);
+    }
     return s;
 }
 
@@ -171,8 +190,8 @@ static dn_status conv_infer(dn_node *node)
     /* forward: a column buffer per thread; backward: those, a partial
      * weight gradient per chunk and the bias sums of each sample. Declared per sample (threads never
      * outnumber samples); only what the thread count needs is touched. */
-    node->ws_per_sample = s.col + (s.wsize + 15) / 16 * 16 + s.bpart;
-    node->ws_fixed = 0;
+    node->ws_per_sample = s.col + s.wpart + s.bpart;
+    node->ws_fixed = s.ufix; /* Winograd's transformed filter */
     return DN_OK;
 }
 
@@ -379,12 +398,20 @@ static void conv2d_forward(const dn_ctx *c)
     const int64_t P = g->Hg * g->Wg, Mg = g->M / g->G, Kg = g->C / g->G * g->KH * g->KW;
     int inner;
     int nt = sample_threads(c, c->n, conv_macs(&s), &inner);
+    const int wino = s.wino && dn_conv_winograd();
+    float *U = c->ws;
+    if (wino) dn_wino_filter(&s.wg, c->param[0], U);
     (void)nt;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t i = 0; i < c->n; i++) {
         const float *x = c->in[0] + i * s.in_plane;
         float *y = c->out + i * s.out_plane;
-        float *col = c->ws + (int64_t)thread_id() * s.col;
+        float *col = c->ws + s.ufix + (int64_t)thread_id() * s.col;
+        if (wino) {
+            dn_wino_forward(&s.wg, U, x, y, col, inner);
+            bias_act(y, a->use_bias ? c->param[1] : NULL, g->M, P, a->act, a->alpha);
+            continue;
+        }
         if (s.direct)
             col = (float *)x;
         else
@@ -411,7 +438,7 @@ static void conv2d_transpose_forward(const dn_ctx *c)
     for (int64_t i = 0; i < c->n; i++) {
         const float *x = c->in[0] + i * s.in_plane;
         float *y = c->out + i * s.out_plane;
-        float *col = s.direct ? y : c->ws + (int64_t)thread_id() * s.col;
+        float *col = s.direct ? y : c->ws + s.ufix + (int64_t)thread_id() * s.col;
         for (int64_t gr = 0; gr < g->G; gr++)
             dn_sgemm(1, 0, Kg, P, Mg, 1.0f, c->param[0] + gr * Mg * Kg, Kg, x + gr * Mg * P, P,
                      0.0f, col + gr * Kg * P, P, NULL, inner);
@@ -434,14 +461,18 @@ static void conv_backward_common(const dn_ctx *c)
     const int tr = transposed(c->node);
     const int64_t P = g->Hg * g->Wg, Mg = g->M / g->G, Kg = g->C / g->G * g->KH * g->KW;
     const int64_t n = c->n, nchunks = (n + CHUNK - 1) / CHUNK;
-    const int64_t wpad = (s.wsize + 15) / 16 * 16;
+    const int64_t wpad = s.wpart;
     float *dz = c->gout, *gx = c->gin[0], *dw = c->gparam[0];
     float *db = a->use_bias ? c->gparam[1] : NULL;
     const int gx_fresh = c->gin_fresh & 1;
-    /* workspace: the partial weight gradients, the bias sums, the columns */
-    float *parts = c->ws;
-    double *bparts = (double *)(c->ws + nchunks * wpad);
-    float *cols = c->ws + nchunks * wpad + n * s.bpart;
+    const int wino = s.wino && dn_conv_winograd();
+    /* workspace: Winograd's filter, the partial weight gradients, the bias
+     * sums, the columns */
+    float *U = c->ws;
+    if (wino) dn_wino_filter(&s.wg, c->param[0], U);
+    float *parts = c->ws + s.ufix;
+    double *bparts = (double *)(parts + nchunks * wpad);
+    float *cols = parts + nchunks * wpad + n * s.bpart;
     int inner;
     int nt = sample_threads(c, nchunks, conv_macs(&s) * CHUNK * 2, &inner);
     (void)nt;
@@ -457,7 +488,9 @@ static void conv_backward_common(const dn_ctx *c)
             grad_pre_act(a, c->out + i * s.out_plane, dzi, db ? bparts + i * s.oc : NULL, s.oc,
                          s.op);
             if (gxi && gx_fresh) memset(gxi, 0, (size_t)s.in_plane * sizeof(float));
-            if (!tr) {
+            if (wino) {
+                dn_wino_backward(&s.wg, U, x, dzi, dw ? part : NULL, beta, gxi, col, inner);
+            } else if (!tr) {
                 /* columns of X; dW_g += dZ_g col_g^T; dcol = W_g^T dZ_g; dX += col2im */
                 const float *cx = x;
                 if (!s.direct) {
@@ -498,17 +531,23 @@ static void conv_backward_common(const dn_ctx *c)
     }
     if (!dw) return;
     const int wfresh = c->gparam_fresh & 1;
-    int wnt = c->nthreads > 1 && s.wsize * nchunks >= 65536 ? c->nthreads : 1;
+    /* Winograd: the chunks' dU are added into the first, then mapped back */
+    const int64_t wn = wino ? 16 * g->M * g->C : s.wsize;
+    int wnt = c->nthreads > 1 && wn * nchunks >= 65536 ? c->nthreads : 1;
     (void)wnt;
 #pragma omp parallel for num_threads(wnt) if (wnt > 1) schedule(static)
-    for (int64_t blk = 0; blk < (s.wsize + 1023) / 1024; blk++) {
-        int64_t lo = blk * 1024, hi = DN_MIN(s.wsize, lo + 1024);
+    for (int64_t blk = 0; blk < (wn + 1023) / 1024; blk++) {
+        int64_t lo = blk * 1024, hi = DN_MIN(wn, lo + 1024);
         for (int64_t j = lo; j < hi; j++) {
-            float v = wfresh ? 0.0f : dw[j];
+            float v = wino || wfresh ? 0.0f : dw[j];
             for (int64_t ch = 0; ch < nchunks; ch++) v += parts[ch * wpad + j];
-            dw[j] = v;
+            if (wino)
+                parts[j] = v;
+            else
+                dw[j] = v;
         }
     }
+    if (wino) dn_wino_filter_grad(&s.wg, parts, dw, !wfresh);
 }
 
 /* --- reference twins: the definitions, loop by loop ----------------------- */
