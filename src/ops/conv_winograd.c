@@ -41,11 +41,11 @@ dn_wino dn_wino_geom(int64_t C, int64_t H, int64_t W, int64_t M, int64_t Ho, int
 int64_t dn_wino_filter_floats(const dn_wino *w) { return up16(16 * w->M * w->C); }
 
 /* scratch: V (16 planes of vs) | M (16 planes of ms) | E, O (Hp, tw + 1) |
- * H (4, Hp, tw) | four rows of tw + 1 */
+ * H (4, Hp, tw) | twelve rows of tw + 1 */
 int64_t dn_wino_scratch_floats(const dn_wino *w)
 {
     return 16 * w->vs + 16 * w->ms + up16(2 * w->Hp * (w->tw + 1)) +
-           up16(4 * w->Hp * w->tw) + up16(4 * (w->tw + 1));
+           up16(4 * w->Hp * w->tw) + up16(12 * (w->tw + 1));
 }
 
 typedef struct wino_scratch {
@@ -117,6 +117,7 @@ void dn_wino_filter_grad(const dn_wino *w, const float *dU, float *dW, int accum
 
 /* E, O (Hp, tw + 1) = the even and odd columns of the padded plane x (H, W):
  * padded row R, column c is x[R - pt][c - pl], zero outside. */
+DN_TARGET_CLONES
 static void split_plane(const dn_wino *w, const float *x, float *E, float *O)
 {
     const int64_t n = w->tw + 1, pl = w->pl, W = w->W;
@@ -175,6 +176,7 @@ static void col_transform(const float *restrict r, int64_t rs, float *restrict v
 }
 
 /* V (16, C, T) = B^T d B of every tile of every channel of x (C, H, W). */
+DN_TARGET_CLONES
 static void input_transform(const dn_wino *w, const float *x, const wino_scratch *p)
 {
     const int64_t tw = w->tw, n = tw + 1, Hp = w->Hp, vs = w->vs;
@@ -203,26 +205,36 @@ static void col_adjoint(const float *restrict v, int64_t vs, float *restrict r, 
     }
 }
 
-/* The adjoint of row_transform: e, o (tw + 1) = B applied to h. */
+/* The adjoint of row_transform: the padded row r (2 tw + 2) = B applied to
+ * h, column 2b + j of tile b receiving its term j; two passes, so that
+ * neither carries a dependence from one tile to the next. */
 DN_TARGET_CLONES
-static void row_adjoint(const float *restrict h, int64_t hs, float *restrict e,
-                        float *restrict o, int64_t tw)
+static void row_adjoint(const float *restrict h, int64_t hs, float *restrict r, int64_t tw)
 {
-    e[0] = o[0] = 0.0f;
     for (int64_t b = 0; b < tw; b++) {
-        float h0 = h[b], h1 = h[hs + b], h2 = h[2 * hs + b], h3 = h[3 * hs + b];
-        e[b] += h0;
-        o[b] += h1 - h2 + h3;
-        e[b + 1] = h1 + h2 - h0;
-        o[b + 1] = -h3;
+        r[2 * b] = h[b];
+        r[2 * b + 1] = h[hs + b] - h[2 * hs + b] + h[3 * hs + b];
+    }
+    r[2 * tw] = r[2 * tw + 1] = 0.0f;
+    for (int64_t b = 0; b < tw; b++) {
+        r[2 * b + 2] += h[hs + b] + h[2 * hs + b] - h[b];
+        r[2 * b + 3] -= h[3 * hs + b];
     }
 }
 
+/* dst (n) += src (n) */
+DN_TARGET_CLONES
+static void add_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
 /* gx (C, H, W) += B dV B^T of every tile, V (16, C, T) holding dV. */
+DN_TARGET_CLONES
 static void input_adjoint(const dn_wino *w, float *gx, const wino_scratch *p)
 {
-    const int64_t tw = w->tw, n = tw + 1, Hp = w->Hp, vs = w->vs;
-    float *e = p->tmp, *o = p->tmp + n;
+    const int64_t tw = w->tw, Hp = w->Hp, vs = w->vs;
+    float *r = p->tmp;
     for (int64_t ci = 0; ci < w->C; ci++) {
         memset(p->H, 0, (size_t)(4 * Hp * tw) * sizeof(float));
         for (int64_t a = 0; a < w->th; a++)
@@ -233,12 +245,8 @@ static void input_adjoint(const dn_wino *w, float *gx, const wino_scratch *p)
         for (int64_t iy = 0; iy < w->H; iy++) {
             const int64_t R = iy + w->pt;
             if (R >= Hp) break;
-            row_adjoint(p->H + R * tw, Hp * tw, e, o, tw);
-            float *row = plane + iy * w->W;
-            for (int64_t ix = 0; ix < w->W; ix++) {
-                const int64_t c = ix + w->pl;
-                row[ix] += c & 1 ? o[c >> 1] : e[c >> 1];
-            }
+            row_adjoint(p->H + R * tw, Hp * tw, r, tw);
+            add_row(plane + iy * w->W, r + w->pl, w->W); /* W + pl <= 2 tw + 2 */
         }
     }
 }
@@ -266,6 +274,7 @@ static void tile_outputs(const float *restrict m, int64_t ms, float *restrict y,
 }
 
 /* y (M, Ho, Wo) = A^T M A of every tile, M (16, M, T) */
+DN_TARGET_CLONES
 static void output_transform(const dn_wino *w, float *y, const wino_scratch *p)
 {
     const int64_t tw = w->tw, ms = w->ms, Wo = w->Wo;
@@ -286,26 +295,41 @@ static void output_transform(const dn_wino *w, float *y, const wino_scratch *p)
 }
 
 /* The adjoint of tile_outputs: m (16 rows of stride ms) = A dY A^T from the
- * four outputs of each tile, dy (4 rows of tw: y00, y01, y10, y11). */
+ * four outputs of each tile, dy (4 rows of tw: y00, y01, y10, y11); c
+ * (8 rows of tw) is scratch. Output row p gives c_p = (y_p0, y_p0 + y_p1,
+ * y_p0 - y_p1, -y_p1), and m_ik = (c_0k, c_0k + c_1k, c_0k - c_1k, -c_1k)_i. */
 DN_TARGET_CLONES
-static void tile_output_adjoint(const float *restrict dy, float *restrict m, int64_t ms,
-                                int64_t tw)
+static void tile_output_adjoint(const float *restrict dy, float *restrict c, float *restrict m,
+                                int64_t ms, int64_t tw)
 {
+#pragma GCC ivdep
     for (int64_t b = 0; b < tw; b++) {
-        float c0[4], c1[4];
         float a0 = dy[b], a1 = dy[tw + b], b0 = dy[2 * tw + b], b1 = dy[3 * tw + b];
-        c0[0] = a0, c0[1] = a0 + a1, c0[2] = a0 - a1, c0[3] = -a1;
-        c1[0] = b0, c1[1] = b0 + b1, c1[2] = b0 - b1, c1[3] = -b1;
-        for (int k = 0; k < 4; k++) {
-            m[k * ms + b] = c0[k];
-            m[(4 + k) * ms + b] = c0[k] + c1[k];
-            m[(8 + k) * ms + b] = c0[k] - c1[k];
-            m[(12 + k) * ms + b] = -c1[k];
+        c[b] = a0;
+        c[tw + b] = a0 + a1;
+        c[2 * tw + b] = a0 - a1;
+        c[3 * tw + b] = -a1;
+        c[4 * tw + b] = b0;
+        c[5 * tw + b] = b0 + b1;
+        c[6 * tw + b] = b0 - b1;
+        c[7 * tw + b] = -b1;
+    }
+    for (int k = 0; k < 4; k++) {
+        const float *restrict c0 = c + k * tw, *restrict c1 = c + (4 + k) * tw;
+        float *restrict m0 = m + k * ms, *restrict m1 = m + (4 + k) * ms;
+        float *restrict m2 = m + (8 + k) * ms, *restrict m3 = m + (12 + k) * ms;
+#pragma GCC ivdep
+        for (int64_t b = 0; b < tw; b++) {
+            m0[b] = c0[b];
+            m1[b] = c0[b] + c1[b];
+            m2[b] = c0[b] - c1[b];
+            m3[b] = -c1[b];
         }
     }
 }
 
 /* M (16, M, T) = the adjoint of output_transform applied to dz (M, Ho, Wo) */
+DN_TARGET_CLONES
 static void output_adjoint(const dn_wino *w, const float *dz, const wino_scratch *p)
 {
     const int64_t tw = w->tw, ms = w->ms, Wo = w->Wo;
@@ -325,7 +349,7 @@ static void output_adjoint(const dn_wino *w, const float *dz, const wino_scratch
                 }
                 if (Wo & 1) ev[Wo / 2] = row[Wo - 1], od[Wo / 2] = 0.0f;
             }
-            tile_output_adjoint(t, p->Mt + co * w->T + a * tw, ms, tw);
+            tile_output_adjoint(t, t + 4 * tw, p->Mt + co * w->T + a * tw, ms, tw);
         }
 }
 
