@@ -120,9 +120,9 @@ int dn_thread_trim(void)
 
 static _Atomic int conv_winograd = 1;
 
-int dn_set_conv_winograd(int on)
+int dn_set_conv_winograd(int mode)
 {
-    return atomic_exchange(&conv_winograd, on ? 1 : 0);
+    return atomic_exchange(&conv_winograd, mode < 0 ? 0 : mode > 2 ? 2 : mode);
 }
 
 int dn_conv_winograd(void)

@@ -16,9 +16,14 @@ from test_ops import FUSABLE, act_attrs, act_np
 MIN_CHANNELS = 16  # DN_WINO_MIN_CHANNELS
 
 
+ALWAYS, BY_SIZE, NEVER = 2, 1, 0
+
+
 @pytest.fixture(autouse=True)
-def winograd_on():
-    old = _core.set_conv_winograd(True)
+def winograd_always():
+    """Winograd wherever it can run, small images included (by default it
+    waits for 64 tiles of outputs)."""
+    old = _core.set_conv_winograd(ALWAYS)
     yield
     _core.set_conv_winograd(old)
 
@@ -85,8 +90,8 @@ def test_equals_im2col_path():
     G = rng.standard_normal((3, 24, 9, 10))
     attrs = conv_attrs(24, 1, "relu")
     runs = []
-    for on in (True, False):
-        _core.set_conv_winograd(on)
+    for mode in (ALWAYS, NEVER):
+        _core.set_conv_winograd(mode)
         runs.append(run_op("conv2d", [x], attrs, G=G))
     (o1, g1, p1, _), (o2, g2, p2, _) = runs
     assert not np.array_equal(o1, o2)  # two different computations
@@ -96,6 +101,19 @@ def test_equals_im2col_path():
         np.testing.assert_allclose(p1[k], p2[k], rtol=1e-4, atol=1e-3)
 
 
+def test_default_mode_follows_the_output_size():
+    """By default small outputs keep im2col (bit for bit the NEVER mode) and
+    outputs of 64 tiles or more take Winograd."""
+    rng = np.random.default_rng(10)
+    for H, winograd in ((8, False), (16, True)):
+        x = rng.standard_normal((2, 16, H, H))
+        outs = []
+        for mode in (BY_SIZE, NEVER):
+            _core.set_conv_winograd(mode)
+            outs.append(run_op("conv2d", [x], conv_attrs(16, 1))[0])
+        assert np.array_equal(outs[0], outs[1]) != winograd
+
+
 def test_narrow_layers_keep_im2col():
     """Below 16 channels on either side the switch changes nothing: the
     im2col path runs either way, bit for bit."""
@@ -103,8 +121,8 @@ def test_narrow_layers_keep_im2col():
     x = rng.standard_normal((2, 8, 6, 6))
     G = rng.standard_normal((2, 32, 6, 6))
     runs = []
-    for on in (True, False):
-        _core.set_conv_winograd(on)
+    for mode in (ALWAYS, NEVER):
+        _core.set_conv_winograd(mode)
         runs.append(run_op("conv2d", [x], conv_attrs(32, 1), G=G))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][2]["weight"], runs[1][2]["weight"])

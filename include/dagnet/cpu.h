@@ -43,13 +43,14 @@ int dn_have_openmp(void);
 int dn_set_thread_trim(int on);
 int dn_thread_trim(void);
 
-/* 1 (the default): CONV2D with a 3x3 kernel, unit stride and dilation, one
- * group and at least 16 channels on each side runs Winograd's F(2x2, 3x3)
- * (src/ops/conv_winograd.c); 0: im2col + GEMM for every convolution. The
- * two agree to float32 rounding, not bit for bit; either is deterministic
- * for any thread count. Returns the previous setting. For tests and
- * measurements. */
-int dn_set_conv_winograd(int on);
+/* Winograd's F(2x2, 3x3) (src/ops/conv_winograd.c) can run CONV2D with a
+ * 3x3 kernel, unit stride and dilation, one group and at least 16 channels
+ * on each side. 1 (the default): it does where it is faster than im2col +
+ * GEMM, for outputs of at least 64 tiles of 2x2 (16x16 pixels); 2: wherever
+ * it can (for tests); 0: never. The paths agree to float32 rounding, not
+ * bit for bit; each is deterministic for any thread count. Returns the
+ * previous setting. */
+int dn_set_conv_winograd(int mode);
 int dn_conv_winograd(void);
 
 /* Run every op with its plain reference twin instead of the fast kernel

@@ -32,7 +32,7 @@ cdef extern from "dagnet/cpu.h":
     int dn_have_openmp()
     int dn_set_reference_mode(int on)
     int dn_set_thread_trim(int on)
-    int dn_set_conv_winograd(int on)
+    int dn_set_conv_winograd(int mode)
 
 cdef extern from "dagnet/ops.h":
     ctypedef enum dn_op:

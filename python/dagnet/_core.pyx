@@ -713,11 +713,11 @@ def set_thread_trim(bint on):
     return bool(dn_set_thread_trim(on))
 
 
-def set_conv_winograd(bint on):
-    """Run 3x3 stride-1 convolutions with Winograd's F(2x2, 3x3) (the
-    default, on) or with im2col + GEMM; returns the previous setting (see
-    dn_set_conv_winograd)."""
-    return bool(dn_set_conv_winograd(on))
+def set_conv_winograd(int mode):
+    """Winograd's F(2x2, 3x3) for 3x3 stride-1 convolutions of 16 or more
+    channels: 1 where it is faster (the default), 2 wherever it can run,
+    0 never; returns the previous mode (see dn_set_conv_winograd)."""
+    return dn_set_conv_winograd(mode)
 
 
 def set_reference_mode(bint on):

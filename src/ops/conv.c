@@ -384,6 +384,13 @@ static int sample_threads(const dn_ctx *c, int64_t units, int64_t macs_per_unit,
     return nt;
 }
 
+/* Winograd where the geometry allows it and dn_set_conv_winograd asks */
+static int use_winograd(const conv_sizes *s)
+{
+    int mode = dn_conv_winograd();
+    return s->wino && (mode == 2 || (mode == 1 && s->wg.T >= DN_WINO_MIN_TILES));
+}
+
 static int64_t conv_macs(const conv_sizes *s)
 {
     return s->wsize * s->g.Hg * s->g.Wg;
@@ -398,7 +405,7 @@ static void conv2d_forward(const dn_ctx *c)
     const int64_t P = g->Hg * g->Wg, Mg = g->M / g->G, Kg = g->C / g->G * g->KH * g->KW;
     int inner;
     int nt = sample_threads(c, c->n, conv_macs(&s), &inner);
-    const int wino = s.wino && dn_conv_winograd();
+    const int wino = use_winograd(&s);
     float *U = c->ws;
     if (wino) dn_wino_filter(&s.wg, c->param[0], U);
     (void)nt;
@@ -465,7 +472,7 @@ static void conv_backward_common(const dn_ctx *c)
     float *dz = c->gout, *gx = c->gin[0], *dw = c->gparam[0];
     float *db = a->use_bias ? c->gparam[1] : NULL;
     const int gx_fresh = c->gin_fresh & 1;
-    const int wino = s.wino && dn_conv_winograd();
+    const int wino = use_winograd(&s);
     /* workspace: Winograd's filter, the partial weight gradients, the bias
      * sums, the columns */
     float *U = c->ws;
