@@ -22,7 +22,7 @@ ALWAYS, BY_SIZE, NEVER = 2, 1, 0
 @pytest.fixture(autouse=True)
 def winograd_always():
     """Winograd wherever it can run, small images included (by default it
-    waits for 64 tiles of outputs)."""
+    waits for 16 tiles of outputs)."""
     old = _core.set_conv_winograd(ALWAYS)
     yield
     _core.set_conv_winograd(old)
@@ -103,9 +103,9 @@ def test_equals_im2col_path():
 
 def test_default_mode_follows_the_output_size():
     """By default small outputs keep im2col (bit for bit the NEVER mode) and
-    outputs of 64 tiles or more take Winograd."""
+    outputs of 16 tiles (8x8) or more take Winograd."""
     rng = np.random.default_rng(10)
-    for H, winograd in ((8, False), (16, True)):
+    for H, winograd in ((6, False), (8, True)):
         x = rng.standard_normal((2, 16, H, H))
         outs = []
         for mode in (BY_SIZE, NEVER):

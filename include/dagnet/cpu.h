@@ -46,7 +46,7 @@ int dn_thread_trim(void);
 /* Winograd's F(2x2, 3x3) (src/ops/conv_winograd.c) can run CONV2D with a
  * 3x3 kernel, unit stride and dilation, one group and at least 16 channels
  * on each side. 1 (the default): it does where it is faster than im2col +
- * GEMM, for outputs of at least 64 tiles of 2x2 (16x16 pixels); 2: wherever
+ * GEMM, for outputs of at least 16 tiles of 2x2 (8x8 pixels); 2: wherever
  * it can (for tests); 0: never. The paths agree to float32 rounding, not
  * bit for bit; each is deterministic for any thread count. Returns the
  * previous setting. */

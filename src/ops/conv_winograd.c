@@ -41,11 +41,11 @@ dn_wino dn_wino_geom(int64_t C, int64_t H, int64_t W, int64_t M, int64_t Ho, int
 int64_t dn_wino_filter_floats(const dn_wino *w) { return up16(16 * w->M * w->C); }
 
 /* scratch: V (16 planes of vs) | M (16 planes of ms) | E, O (Hp, tw + 1) |
- * H (4, Hp, tw) | twelve rows of tw + 1 */
+ * H (4 k, 2 parities, th + 1, tw) | twelve rows of T */
 int64_t dn_wino_scratch_floats(const dn_wino *w)
 {
     return 16 * w->vs + 16 * w->ms + up16(2 * w->Hp * (w->tw + 1)) +
-           up16(4 * w->Hp * w->tw) + up16(12 * (w->tw + 1));
+           up16(8 * (w->th + 1) * w->tw) + up16(12 * w->T);
 }
 
 typedef struct wino_scratch {
@@ -60,7 +60,7 @@ static wino_scratch scratch_of(const dn_wino *w, float *s)
     p.E = p.Mt + 16 * w->ms;
     p.O = p.E + w->Hp * (w->tw + 1);
     p.H = p.E + up16(2 * w->Hp * (w->tw + 1));
-    p.tmp = p.H + up16(4 * w->Hp * w->tw);
+    p.tmp = p.H + up16(8 * (w->th + 1) * w->tw);
     return p;
 }
 
@@ -160,18 +160,29 @@ static void row_transform(const float *restrict e, const float *restrict o, floa
     }
 }
 
-/* The row transform of one row of tiles: v_i (4 rows of stride vs) = B^T
- * applied to padded rows r, r + rs, r + 2 rs, r + 3 rs. */
-DN_TARGET_CLONES
-static void col_transform(const float *restrict r, int64_t rs, float *restrict v, int64_t vs,
-                          int64_t tw)
+/* H holds, for each k, the column transforms of the even padded rows
+ * (th + 1 rows of tw) and then of the odd ones: the rows 2a .. 2a + 3 of
+ * tile row a are even row a, odd row a, even row a + 1, odd row a + 1, so
+ * that the row transform of every tile is one pass over flat tile indices
+ * j = a tw + b, row a + 1 being j + tw. */
+static float *h_row(const dn_wino *w, float *H, int k, int64_t R)
 {
-    for (int64_t b = 0; b < tw; b++) {
-        float d0 = r[b], d1 = r[rs + b], d2 = r[2 * rs + b], d3 = r[3 * rs + b];
-        v[b] = d0 - d2;
-        v[vs + b] = d1 + d2;
-        v[2 * vs + b] = d2 - d1;
-        v[3 * vs + b] = d1 - d3;
+    return H + ((2 * k + (R & 1)) * (w->th + 1) + R / 2) * w->tw;
+}
+
+/* The row transform of every tile of one (channel, k): v_i (4 planes of
+ * stride vs, T each) = B^T applied to rows even a, odd a, even a + 1,
+ * odd a + 1. */
+DN_TARGET_CLONES
+static void col_transform(const float *restrict he, const float *restrict ho, float *restrict v,
+                          int64_t vs, int64_t T, int64_t tw)
+{
+    for (int64_t j = 0; j < T; j++) {
+        float d0 = he[j], d1 = ho[j], d2 = he[j + tw], d3 = ho[j + tw];
+        v[j] = d0 - d2;
+        v[vs + j] = d1 + d2;
+        v[2 * vs + j] = d2 - d1;
+        v[3 * vs + j] = d1 - d3;
     }
 }
 
@@ -179,29 +190,31 @@ static void col_transform(const float *restrict r, int64_t rs, float *restrict v
 DN_TARGET_CLONES
 static void input_transform(const dn_wino *w, const float *x, const wino_scratch *p)
 {
-    const int64_t tw = w->tw, n = tw + 1, Hp = w->Hp, vs = w->vs;
+    const int64_t tw = w->tw, n = tw + 1, vs = w->vs, hs = 2 * (w->th + 1) * tw;
     for (int64_t ci = 0; ci < w->C; ci++) {
         split_plane(w, x + ci * w->H * w->W, p->E, p->O);
-        for (int64_t R = 0; R < Hp; R++)
-            row_transform(p->E + R * n, p->O + R * n, p->H + R * tw, Hp * tw, tw);
-        for (int64_t a = 0; a < w->th; a++)
-            for (int k = 0; k < 4; k++)
-                col_transform(p->H + (k * Hp + 2 * a) * tw, tw,
-                              p->V + k * vs + ci * w->T + a * tw, 4 * vs, tw);
+        for (int64_t R = 0; R < w->Hp; R++)
+            row_transform(p->E + R * n, p->O + R * n, h_row(w, p->H, 0, R), hs, tw);
+        for (int k = 0; k < 4; k++)
+            col_transform(h_row(w, p->H, k, 0), h_row(w, p->H, k, 1),
+                          p->V + k * vs + ci * w->T, 4 * vs, w->T, tw);
     }
 }
 
-/* The adjoint of col_transform: rows r .. r + 3 rs += B applied to v. */
+/* The adjoint of col_transform: the even and odd rows of one (channel, k),
+ * th + 1 rows each, = B applied to v, written whole. */
 DN_TARGET_CLONES
-static void col_adjoint(const float *restrict v, int64_t vs, float *restrict r, int64_t rs,
-                        int64_t tw)
+static void col_adjoint(const float *restrict v, int64_t vs, float *restrict he,
+                        float *restrict ho, int64_t T, int64_t tw)
 {
-    for (int64_t b = 0; b < tw; b++) {
-        float v0 = v[b], v1 = v[vs + b], v2 = v[2 * vs + b], v3 = v[3 * vs + b];
-        r[b] += v0;
-        r[rs + b] += v1 - v2 + v3;
-        r[2 * rs + b] += v1 + v2 - v0;
-        r[3 * rs + b] -= v3;
+    for (int64_t j = 0; j < T; j++) {
+        he[j] = v[j];
+        ho[j] = v[vs + j] - v[2 * vs + j] + v[3 * vs + j];
+    }
+    for (int64_t j = T; j < T + tw; j++) he[j] = ho[j] = 0.0f;
+    for (int64_t j = 0; j < T; j++) { /* row a + 1 */
+        he[j + tw] += v[vs + j] + v[2 * vs + j] - v[j];
+        ho[j + tw] -= v[3 * vs + j];
     }
 }
 
@@ -230,22 +243,19 @@ static void add_row(float *restrict dst, const float *restrict src, int64_t n)
 }
 
 /* gx (C, H, W) += B dV B^T of every tile, V (16, C, T) holding dV. */
-DN_TARGET_CLONES
 static void input_adjoint(const dn_wino *w, float *gx, const wino_scratch *p)
 {
-    const int64_t tw = w->tw, Hp = w->Hp, vs = w->vs;
+    const int64_t tw = w->tw, vs = w->vs, hs = 2 * (w->th + 1) * tw;
     float *r = p->tmp;
     for (int64_t ci = 0; ci < w->C; ci++) {
-        memset(p->H, 0, (size_t)(4 * Hp * tw) * sizeof(float));
-        for (int64_t a = 0; a < w->th; a++)
-            for (int k = 0; k < 4; k++)
-                col_adjoint(p->V + k * vs + ci * w->T + a * tw, 4 * vs,
-                            p->H + (k * Hp + 2 * a) * tw, tw, tw);
+        for (int k = 0; k < 4; k++)
+            col_adjoint(p->V + k * vs + ci * w->T, 4 * vs, h_row(w, p->H, k, 0),
+                        h_row(w, p->H, k, 1), w->T, tw);
         float *plane = gx + ci * w->H * w->W;
         for (int64_t iy = 0; iy < w->H; iy++) {
             const int64_t R = iy + w->pt;
-            if (R >= Hp) break;
-            row_adjoint(p->H + R * tw, Hp * tw, r, tw);
+            if (R >= w->Hp) break;
+            row_adjoint(h_row(w, p->H, 0, R), hs, r, tw);
             add_row(plane + iy * w->W, r + w->pl, w->W); /* W + pl <= 2 tw + 2 */
         }
     }
@@ -253,104 +263,116 @@ static void input_adjoint(const dn_wino *w, float *gx, const wino_scratch *p)
 
 /* --- the output: Y = A^T M A, and its adjoint --------------------------- */
 
-/* One row of tiles of one output channel: m (16 rows of stride ms) ->
- * y00, y01, y10, y11 (the four outputs of each tile; rows of tw). */
+/* Every tile of one output channel: m (16 planes of stride ms, n tiles
+ * each) -> y (4 rows of n: the outputs y00, y01, y10, y11 of each tile). */
 DN_TARGET_CLONES
-static void tile_outputs(const float *restrict m, int64_t ms, float *restrict y, int64_t tw)
+static void tile_outputs(const float *restrict m, int64_t ms, float *restrict y, int64_t n)
 {
-    for (int64_t b = 0; b < tw; b++) {
+    for (int64_t j = 0; j < n; j++) {
         float r0[4], r1[4];
         for (int k = 0; k < 4; k++) {
-            float m0 = m[k * ms + b], m1 = m[(4 + k) * ms + b], m2 = m[(8 + k) * ms + b],
-                  m3 = m[(12 + k) * ms + b];
+            float m0 = m[k * ms + j], m1 = m[(4 + k) * ms + j], m2 = m[(8 + k) * ms + j],
+                  m3 = m[(12 + k) * ms + j];
             r0[k] = m0 + m1 + m2;
             r1[k] = m1 - m2 - m3;
         }
-        y[b] = r0[0] + r0[1] + r0[2];
-        y[tw + b] = r0[1] - r0[2] - r0[3];
-        y[2 * tw + b] = r1[0] + r1[1] + r1[2];
-        y[3 * tw + b] = r1[1] - r1[2] - r1[3];
+        y[j] = r0[0] + r0[1] + r0[2];
+        y[n + j] = r0[1] - r0[2] - r0[3];
+        y[2 * n + j] = r1[0] + r1[1] + r1[2];
+        y[3 * n + j] = r1[1] - r1[2] - r1[3];
+    }
+}
+
+/* The plane y (Ho, Wo) from the four outputs of its tiles, t (4 rows of T),
+ * the tiles past the last row or column cut. */
+DN_TARGET_CLONES
+static void interleave_plane(const dn_wino *w, const float *restrict t, float *restrict y)
+{
+    const int64_t tw = w->tw, T = w->T, Wo = w->Wo, half = Wo / 2;
+    for (int64_t oy = 0; oy < w->Ho; oy++) {
+        const int64_t a = oy / 2, i = oy & 1;
+        const float *ev = t + 2 * i * T + a * tw, *od = ev + T;
+        float *row = y + oy * Wo;
+        for (int64_t b = 0; b < half; b++) {
+            row[2 * b] = ev[b];
+            row[2 * b + 1] = od[b];
+        }
+        if (Wo & 1) row[Wo - 1] = ev[half];
     }
 }
 
 /* y (M, Ho, Wo) = A^T M A of every tile, M (16, M, T) */
-DN_TARGET_CLONES
 static void output_transform(const dn_wino *w, float *y, const wino_scratch *p)
 {
-    const int64_t tw = w->tw, ms = w->ms, Wo = w->Wo;
-    float *t = p->tmp;
-    for (int64_t co = 0; co < w->M; co++)
-        for (int64_t a = 0; a < w->th; a++) {
-            tile_outputs(p->Mt + co * w->T + a * tw, ms, t, tw);
-            for (int64_t i = 0; i < 2 && 2 * a + i < w->Ho; i++) {
-                float *row = y + (co * w->Ho + 2 * a + i) * Wo;
-                const float *ev = t + 2 * i * tw, *od = ev + tw;
-                for (int64_t b = 0; b < Wo / 2; b++) {
-                    row[2 * b] = ev[b];
-                    row[2 * b + 1] = od[b];
-                }
-                if (Wo & 1) row[Wo - 1] = ev[Wo / 2];
-            }
-        }
+    for (int64_t co = 0; co < w->M; co++) {
+        tile_outputs(p->Mt + co * w->T, w->ms, p->tmp, w->T);
+        interleave_plane(w, p->tmp, y + co * w->Ho * w->Wo);
+    }
 }
 
-/* The adjoint of tile_outputs: m (16 rows of stride ms) = A dY A^T from the
- * four outputs of each tile, dy (4 rows of tw: y00, y01, y10, y11); c
- * (8 rows of tw) is scratch. Output row p gives c_p = (y_p0, y_p0 + y_p1,
+/* The adjoint of interleave_plane: t (4 rows of T) from dz (Ho, Wo), zero
+ * for the cut outputs. */
+DN_TARGET_CLONES
+static void split_outputs(const dn_wino *w, const float *restrict dz, float *restrict t)
+{
+    const int64_t tw = w->tw, T = w->T, Wo = w->Wo, half = Wo / 2;
+    if (w->Ho & 1) { /* the cut bottom row of the last tile row */
+        float *ev = t + 2 * T + (w->th - 1) * tw, *od = ev + T;
+        for (int64_t b = 0; b < tw; b++) ev[b] = od[b] = 0.0f;
+    }
+    for (int64_t oy = 0; oy < w->Ho; oy++) {
+        const int64_t a = oy / 2, i = oy & 1;
+        float *ev = t + 2 * i * T + a * tw, *od = ev + T;
+        const float *row = dz + oy * Wo;
+        for (int64_t b = 0; b < half; b++) {
+            ev[b] = row[2 * b];
+            od[b] = row[2 * b + 1];
+        }
+        if (Wo & 1) ev[half] = row[Wo - 1], od[half] = 0.0f;
+    }
+}
+
+/* The adjoint of tile_outputs: m (16 planes of stride ms, n tiles each) =
+ * A dY A^T from the four outputs of each tile, dy (4 rows of n); c (8 rows
+ * of n) is scratch. Output row p gives c_p = (y_p0, y_p0 + y_p1,
  * y_p0 - y_p1, -y_p1), and m_ik = (c_0k, c_0k + c_1k, c_0k - c_1k, -c_1k)_i. */
 DN_TARGET_CLONES
 static void tile_output_adjoint(const float *restrict dy, float *restrict c, float *restrict m,
-                                int64_t ms, int64_t tw)
+                                int64_t ms, int64_t n)
 {
 #pragma GCC ivdep
-    for (int64_t b = 0; b < tw; b++) {
-        float a0 = dy[b], a1 = dy[tw + b], b0 = dy[2 * tw + b], b1 = dy[3 * tw + b];
-        c[b] = a0;
-        c[tw + b] = a0 + a1;
-        c[2 * tw + b] = a0 - a1;
-        c[3 * tw + b] = -a1;
-        c[4 * tw + b] = b0;
-        c[5 * tw + b] = b0 + b1;
-        c[6 * tw + b] = b0 - b1;
-        c[7 * tw + b] = -b1;
+    for (int64_t j = 0; j < n; j++) {
+        float a0 = dy[j], a1 = dy[n + j], b0 = dy[2 * n + j], b1 = dy[3 * n + j];
+        c[j] = a0;
+        c[n + j] = a0 + a1;
+        c[2 * n + j] = a0 - a1;
+        c[3 * n + j] = -a1;
+        c[4 * n + j] = b0;
+        c[5 * n + j] = b0 + b1;
+        c[6 * n + j] = b0 - b1;
+        c[7 * n + j] = -b1;
     }
     for (int k = 0; k < 4; k++) {
-        const float *restrict c0 = c + k * tw, *restrict c1 = c + (4 + k) * tw;
+        const float *restrict c0 = c + k * n, *restrict c1 = c + (4 + k) * n;
         float *restrict m0 = m + k * ms, *restrict m1 = m + (4 + k) * ms;
         float *restrict m2 = m + (8 + k) * ms, *restrict m3 = m + (12 + k) * ms;
 #pragma GCC ivdep
-        for (int64_t b = 0; b < tw; b++) {
-            m0[b] = c0[b];
-            m1[b] = c0[b] + c1[b];
-            m2[b] = c0[b] - c1[b];
-            m3[b] = -c1[b];
+        for (int64_t j = 0; j < n; j++) {
+            m0[j] = c0[j];
+            m1[j] = c0[j] + c1[j];
+            m2[j] = c0[j] - c1[j];
+            m3[j] = -c1[j];
         }
     }
 }
 
 /* M (16, M, T) = the adjoint of output_transform applied to dz (M, Ho, Wo) */
-DN_TARGET_CLONES
 static void output_adjoint(const dn_wino *w, const float *dz, const wino_scratch *p)
 {
-    const int64_t tw = w->tw, ms = w->ms, Wo = w->Wo;
-    float *t = p->tmp;
-    for (int64_t co = 0; co < w->M; co++)
-        for (int64_t a = 0; a < w->th; a++) {
-            for (int64_t i = 0; i < 2; i++) {
-                float *ev = t + 2 * i * tw, *od = ev + tw;
-                if (2 * a + i >= w->Ho) {
-                    memset(ev, 0, (size_t)(2 * tw) * sizeof(float));
-                    continue;
-                }
-                const float *row = dz + (co * w->Ho + 2 * a + i) * Wo;
-                for (int64_t b = 0; b < Wo / 2; b++) {
-                    ev[b] = row[2 * b];
-                    od[b] = row[2 * b + 1];
-                }
-                if (Wo & 1) ev[Wo / 2] = row[Wo - 1], od[Wo / 2] = 0.0f;
-            }
-            tile_output_adjoint(t, t + 4 * tw, p->Mt + co * w->T + a * tw, ms, tw);
-        }
+    for (int64_t co = 0; co < w->M; co++) {
+        split_outputs(w, dz + co * w->Ho * w->Wo, p->tmp);
+        tile_output_adjoint(p->tmp, p->tmp + 4 * w->T, p->Mt + co * w->T, w->ms, w->T);
+    }
 }
 
 /* --- one sample -------------------------------------------------------------- */
