@@ -29,6 +29,8 @@ so the training machinery of the MLPs (adam, sgd, lbfgs, schedules, early
 stopping, sample weights, progress, threads, pickling) applies unchanged.
 """
 
+import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -42,12 +44,43 @@ from dagnet import _core
 from dagnet._threads import quiet_blas
 from dagnet.neural_network._base import ACTIVATIONS, BaseMLP, _check_option, _check_range, \
     _is_int, store_params
-from dagnet.nn.layers import Dense
+from dagnet.nn.layers import Dense, InputLayer, Layer
+from dagnet.nn.model import Sequential
 
 LOSSES = ("squared_error", "binary_cross_entropy")
 NOISES = (None, "gaussian", "mask")
 SPARSITIES = (None, "l1", "kl")
 PRETRAINS = (None, "layerwise")
+DENSE_ONLY = ("tied_weights", "contractive", "pretrain")
+
+
+def _layer_list(name, spec):
+    """A list of dagnet.nn layers (a Sequential's layers) given as the
+    encoder or decoder."""
+    if isinstance(spec, Sequential):
+        spec = spec.layers
+    ok = isinstance(spec, (list, tuple)) and len(spec) > 0 and all(
+        isinstance(layer, Layer) and not isinstance(layer, InputLayer) for layer in spec)
+    if not ok:
+        raise ValueError(f"The '{name}' parameter of {{est}} must be None or a non-empty list "
+                         f"of dagnet.nn layers (or a Sequential). Got {spec!r} instead.")
+    return list(spec)
+
+
+def _input_shape(shape, n_features):
+    """input_shape with its -1 resolved for rows of n_features."""
+    if shape is None:
+        return (n_features,)
+    shape = tuple(int(d) for d in shape)
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1]))
+        if n_features % known == 0:
+            shape = tuple(n_features // known if d == -1 else d for d in shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(f"X has {n_features} features per sample, which cannot be reshaped "
+                         f"to input_shape {shape}: give rows of {int(np.prod(shape))} "
+                         f"features, or change input_shape")
+    return shape
 
 
 def _sizes(name, value):
@@ -72,6 +105,19 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     decoder_layer_sizes : sequence of int or None, default=None
         Units of the decoder's hidden layers (its output has the input's
         width). None mirrors the encoder: (64, 16) decodes through (64,).
+    encoder, decoder : list of dagnet.nn layers, or None
+        Any layer stack instead of the dense layers, for instance
+        convolutions: each row is reshaped to ``input_shape``, the encoder's
+        output (flattened) is the code, and the decoder maps the code (in
+        the encoder's output shape) to as many values as a row has, its
+        last layer linear (the loss adds the logistic for
+        'binary_cross_entropy'). decoder=None: one Dense layer from the
+        code to the input. hidden_layer_sizes, decoder_layer_sizes and
+        activation then do not apply, nor do tied_weights, contractive and
+        pretrain, which need the dense encoder.
+    input_shape : tuple of int or None, default=None
+        The shape each row is read as by the encoder layers, e.g. (1, 8, 8)
+        (one entry may be -1); None: the rows as they are.
     activation : str, default='relu'
         Activation of the hidden layers (scikit-learn's 'identity',
         'logistic', 'tanh', 'relu', or any of dagnet's).
@@ -148,7 +194,8 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     dropout = 0.0          # BaseMLP's options an autoencoder does not offer
     normalization = None
 
-    def __init__(self, hidden_layer_sizes=(32,), *, decoder_layer_sizes=None, activation="relu",
+    def __init__(self, hidden_layer_sizes=(32,), *, decoder_layer_sizes=None, encoder=None,
+                 decoder=None, input_shape=None, activation="relu",
                  code_activation="identity", loss="squared_error", tied_weights=False,
                  noise=None, noise_level=0.1, sparsity=None, sparsity_weight=1e-3,
                  sparsity_target=0.05, contractive=0.0, pretrain=None, solver="adam",
@@ -181,6 +228,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
             if self.tied_weights or self.pretrain:
                 raise ValueError("tied_weights and pretrain='layerwise' need the decoder that "
                                  "mirrors the encoder; leave decoder_layer_sizes=None")
+        self._check_layer_params()
         if self.sparsity == "kl" and ACTIVATIONS[self.code_activation] != "sigmoid":
             raise ValueError("sparsity='kl' compares mean activations with a target in (0, 1); "
                              "use code_activation='logistic'")
@@ -190,6 +238,30 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
                     raise ValueError(f"the contractive penalty needs activations whose "
                                      f"derivative follows from their output; {act!r} does not"
                                      f": use 'relu', 'tanh', 'logistic', 'softplus', ...")
+
+    def _check_layer_params(self):
+        """encoder, decoder and input_shape."""
+        shape = self.input_shape
+        if shape is not None and not (
+                isinstance(shape, (tuple, list)) and len(shape) > 0 and
+                all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and
+                    (d >= 1 or d == -1) for d in shape) and list(shape).count(-1) <= 1):
+            raise ValueError(f"The 'input_shape' parameter of {{est}} must be None or a tuple "
+                             f"of ints >= 1 (one of them may be -1), e.g. (1, 8, 8). Got "
+                             f"{shape!r} instead.")
+        if self.encoder is None:
+            if self.decoder is not None or shape is not None:
+                raise ValueError("decoder and input_shape go with a layer stack given as "
+                                 "encoder; without one, use hidden_layer_sizes and "
+                                 "decoder_layer_sizes")
+            return
+        _layer_list("encoder", self.encoder)
+        if self.decoder is not None:
+            _layer_list("decoder", self.decoder)
+        used = [name for name in DENSE_ONLY if getattr(self, name)]
+        if used:
+            raise ValueError(f"{', '.join(used)} need the dense encoder of hidden_layer_sizes; "
+                             f"with encoder layers leave them at their defaults")
 
     def _core_loss(self):
         return self.loss
@@ -202,6 +274,11 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
 
     def _architecture(self, hidden, n_features, n_out, target_shape, seed):
         arch = super()._architecture(hidden, n_features, n_out, target_shape, seed)
+        if self.encoder is not None:
+            arch.update(input_shape=_input_shape(self.input_shape, arch["n_features"]),
+                        encoder_layers=copy.deepcopy(_layer_list("encoder", self.encoder)),
+                        decoder_layers=(None if self.decoder is None else
+                                        copy.deepcopy(_layer_list("decoder", self.decoder))))
         dec = (hidden[-2::-1] if self.decoder_layer_sizes is None
                else _sizes("decoder_layer_sizes", self.decoder_layer_sizes))
         arch.update(decoder=list(dec), code_activation=ACTIVATIONS[self.code_activation],
@@ -240,10 +317,9 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         return h
 
     @staticmethod
-    def _make_graph(arch):
-        """X -> corruption -> encoder -> code -> decoder -> loss(., X) plus
-        the penalties (weighted by the sample weights as the loss is);
-        outputs the reconstruction and the code."""
+    def _emit_input(arch):
+        """A graph with the inputs X, target, sample_weight, and X corrupted
+        as arch asks: (graph, X, weights, the encoder's input)."""
         g = _core.Graph()
         x, t, w = (g.add_input(shape) for shape in ((arch["n_features"],),) * 2 + ((1,),))
         for node, name in ((x, "X"), (t, "target"), (w, "sample_weight")):
@@ -254,22 +330,17 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
                  if arch["noise"] == "gaussian"
                  else g.add_node("masking_noise", [x], rate=arch["noise_level"]))
             g.set_name(h, "noise")
-        init = dict(kernel_initializer="sklearn", kernel_scale=arch["factor"],
-                    bias_initializer="sklearn", bias_scale=arch["factor"])
-        encoders, terms = [], []
-        for i, (units, act) in enumerate(zip(arch["hidden"], Autoencoder._layer_acts(arch)[0])):
-            below, h = h, Dense(units, activation=act, name=f"dense_{i}", **init).emit(g, [h])
-            encoders.append(h)
-            if arch["contractive"] > 0:
-                terms.append(g.add_node("contractive", [h, below, w], scale=arch["contractive"],
-                                        act=act, alpha=1.0 if act == "elu" else 0.01))
-        code = h
+        return g, x, w, h
+
+    @staticmethod
+    def _emit_loss(g, arch, x, w, out, code, terms):
+        """The sparsity penalty on the code, the outputs (reconstruction,
+        code) and the loss of out against X plus the penalties; compiles."""
         if arch["sparsity"] == "l1":
             terms.append(g.add_node("l1_penalty", [code, w], scale=arch["sparsity_weight"]))
         elif arch["sparsity"] == "kl":
             terms.append(g.add_node("kl_sparsity", [code, w], scale=arch["sparsity_weight"],
                                     rate=arch["sparsity_target"]))
-        out = Autoencoder._emit_decoder(g, code, arch, encoders if arch["tied"] else None)
         g.set_outputs([out, code])
         while len(terms) > 1:
             terms = [g.add_node("add", terms[:2])] + terms[2:]
@@ -279,6 +350,59 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         g.set_name(g.add_node("loss", [out, x, w] + terms, loss=arch["loss"]), "loss")
         g.compile(arch["seed"])
         return g
+
+    @staticmethod
+    def _emit_layer_decoder(g, h, arch):
+        """The decoder layers (or one Dense layer) from the code h in the
+        encoder's output shape, flattened to the input's width."""
+        n = arch["n_features"]
+        if arch["decoder_layers"] is None:
+            if len(g.infer_shape(h)[0]) != 1:
+                h = g.add_node("reshape", [h], shape=(-1,))
+            return Dense(n, name="dense_out").emit(g, [h])
+        for layer in copy.deepcopy(arch["decoder_layers"]):
+            h = layer.emit(g, [h])
+        shape = g.infer_shape(h)[0]
+        if int(np.prod(shape)) != n:
+            raise ValueError(f"the decoder's output has shape {tuple(shape)}, "
+                             f"{int(np.prod(shape))} values, but a row of X has {n}: end the "
+                             f"decoder with as many outputs as the input has features")
+        return h if len(shape) == 1 else g.add_node("reshape", [h], shape=(-1,))
+
+    @staticmethod
+    def _make_graph(arch):
+        """X -> corruption -> encoder -> code -> decoder -> loss(., X) plus
+        the penalties (weighted by the sample weights as the loss is);
+        outputs the reconstruction and the code."""
+        if "encoder_layers" in arch:
+            return Autoencoder._make_layer_graph(arch)
+        g, x, w, h = Autoencoder._emit_input(arch)
+        init = dict(kernel_initializer="sklearn", kernel_scale=arch["factor"],
+                    bias_initializer="sklearn", bias_scale=arch["factor"])
+        encoders, terms = [], []
+        for i, (units, act) in enumerate(zip(arch["hidden"], Autoencoder._layer_acts(arch)[0])):
+            below, h = h, Dense(units, activation=act, name=f"dense_{i}", **init).emit(g, [h])
+            encoders.append(h)
+            if arch["contractive"] > 0:
+                terms.append(g.add_node("contractive", [h, below, w], scale=arch["contractive"],
+                                        act=act, alpha=1.0 if act == "elu" else 0.01))
+        out = Autoencoder._emit_decoder(g, h, arch, encoders if arch["tied"] else None)
+        return Autoencoder._emit_loss(g, arch, x, w, out, h, terms)
+
+    @staticmethod
+    def _make_layer_graph(arch):
+        """The graph of encoder and decoder layers: rows reshaped to
+        input_shape, the code flattened; records the code's shape in arch."""
+        g, x, w, h = Autoencoder._emit_input(arch)
+        if tuple(arch["input_shape"]) != (arch["n_features"],):
+            h = g.add_node("reshape", [h], shape=arch["input_shape"])
+        for layer in copy.deepcopy(arch["encoder_layers"]):
+            h = layer.emit(g, [h])
+        arch["code_shape"] = tuple(g.infer_shape(h)[0])
+        code = h if len(arch["code_shape"]) == 1 else g.add_node("reshape", [h], shape=(-1,))
+        g.set_name(code, "code")
+        out = Autoencoder._emit_layer_decoder(g, h, arch)
+        return Autoencoder._emit_loss(g, arch, x, w, out, code, [])
 
     def _bind_views(self):
         """coefs_ and intercepts_ as views of the core's parameters, in the
@@ -303,11 +427,14 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         return sw
 
     def _targets(self, X):
-        self.n_components_ = int(_sizes("hidden_layer_sizes", self.hidden_layer_sizes)[-1])
+        if self.encoder is None:
+            self.n_components_ = int(_sizes("hidden_layer_sizes", self.hidden_layer_sizes)[-1])
         return X, X.shape[1], (X.shape[1],)
 
     def _initialize(self, hidden, n_features, n_out, tshape):
         super()._initialize(hidden, n_features, n_out, tshape)
+        if "code_shape" in self._arch:
+            self.n_components_ = int(np.prod(self._arch["code_shape"]))
         if self.pretrain == "layerwise" and hasattr(self, "_pretrain_data"):
             self._pretrain(*self._pretrain_data)
 
@@ -387,14 +514,22 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         arch = self._arch
         g = _core.Graph()
         code = g.add_input((self.n_components_,))
-        g.set_outputs([self._emit_decoder(g, code, arch, None)])
+        if "code_shape" in arch:
+            if len(arch["code_shape"]) != 1:
+                code = g.add_node("reshape", [code], shape=arch["code_shape"])
+            g.set_outputs([self._emit_layer_decoder(g, code, arch)])
+        else:
+            g.set_outputs([self._emit_decoder(g, code, arch, None)])
         g.compile(0)
         main = {name: value for name, _, value, _, _ in self._graph.params()}
         L = len(arch["hidden"])
         for name, _, value, _, _ in g.params():
-            layer = int(name.split(".")[0].split("_")[1])
             tied = arch["tied"] and name.endswith(".weight")
-            value[...] = main[f"dense_{2 * L - 1 - layer}.weight"].T if tied else main[name]
+            if tied:
+                layer = int(name.split(".")[0].split("_")[1])
+                value[...] = main[f"dense_{2 * L - 1 - layer}.weight"].T
+            else:
+                value[...] = main[name]
         nt = self._nthreads()
         with quiet_blas(nt):
             out = g.predict([X], 0, chunk=1024, nthreads=nt).astype(np.float64)
