@@ -27,8 +27,8 @@ CHECKED = [
                 max_iter=50),
     Autoencoder((8, 4), tied_weights=True, code_activation="logistic", sparsity="kl",
                 pretrain="layerwise", max_iter=30),
-    Autoencoder(encoder=[Dense(4, activation="tanh")], noise="gaussian", max_iter=30),
-    Autoencoder(encoder=[Conv2D(2, (3, 1), padding="same", activation="relu")],
+    Autoencoder(encoder_layers=[Dense(4, activation="tanh")], noise="gaussian", max_iter=30),
+    Autoencoder(encoder_layers=[Conv2D(2, (3, 1), padding="same", activation="relu")],
                 input_shape=(1, -1, 1), sparsity="l1", max_iter=30),
 ]
 
@@ -258,7 +258,7 @@ def test_convolutional_autoencoder():
     X = load_digits().data / 16
     Xtr, Xte = train_test_split(X, test_size=0.25, random_state=0)
     enc, dec = conv_layers()
-    fits = [_quiet_fit(Autoencoder(encoder=enc, decoder=dec, input_shape=(1, 8, 8),
+    fits = [_quiet_fit(Autoencoder(encoder_layers=enc, decoder_layers=dec, input_shape=(1, 8, 8),
                                    loss="binary_cross_entropy", max_iter=m, random_state=0,
                                    n_threads=nt), Xtr) for m, nt in ((1, 1), (20, 1), (20, 2))]
     short, ae, ae2 = fits
@@ -276,12 +276,12 @@ def test_convolutional_autoencoder():
 
 
 def test_layer_encoder_default_decoder_and_pipeline():
-    """decoder=None decodes with one Dense layer; a layer encoder sits in a
+    """decoder_layers=None decodes with one Dense layer; a layer encoder sits in a
     Pipeline like the dense one."""
     X = load_digits().data
     y = load_digits().target
     pipe = make_pipeline(StandardScaler(),
-                         Autoencoder(encoder=[Dense(24, activation="relu", name="e0"),
+                         Autoencoder(encoder_layers=[Dense(24, activation="relu", name="e0"),
                                               Dense(12, name="code")],
                                      max_iter=30, random_state=0),
                          LogisticRegression(max_iter=500))
@@ -299,12 +299,12 @@ def test_layer_encoder_default_decoder_and_pipeline():
     (dict(contractive=0.1), "dense encoder"),
     (dict(pretrain="layerwise"), "dense encoder"),
     (dict(input_shape=(1, 3, 3)), "cannot be reshaped"),
-    (dict(decoder=[Dense(5)]), "decoder's output"),
-    (dict(encoder=["dense"]), "list of dagnet.nn layers"),
+    (dict(decoder_layers=[Dense(5)]), "decoder's output"),
+    (dict(encoder_layers=["dense"]), "list of dagnet.nn layers"),
 ])
 def test_layer_settings_say_what_to_do(kw, match):
     X = np.random.default_rng(0).standard_normal((20, 4))
-    kw = dict(dict(encoder=[Dense(2)]), **kw)
+    kw = dict(dict(encoder_layers=[Dense(2)]), **kw)
     with pytest.raises(ValueError, match=match):
         Autoencoder(**kw).fit(X)
     with pytest.raises(ValueError, match="go with a layer stack"):

@@ -11,9 +11,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dagnet import VAE
+from dagnet.nn import Conv2D, Dense, MaxPool2D, Reshape, UpSampling2D
 
 
-@parametrize_with_checks([VAE(hidden_layer_sizes=(8,), max_iter=5)])
+@parametrize_with_checks([VAE(hidden_layer_sizes=(8,), max_iter=5),
+                          VAE(encoder_layers=[Conv2D(2, (3, 1), padding="same",
+                                                     activation="relu")],
+                              input_shape=(1, -1, 1), max_iter=5)])
 def test_sklearn_checks(estimator, check):
     check(estimator)
 
@@ -77,3 +81,37 @@ def test_bad_input_messages():
         VAE(decoder="bernoulli").fit(np.array([[0.0, 2.0], [1.0, 0.5]]))
     with pytest.raises(ValueError, match="decoder"):
         VAE(decoder="poisson").fit(np.ones((4, 2)))
+
+
+def conv_vae(**kw):
+    enc = [Conv2D(8, 3, padding="same", activation="relu", name="enc0"), MaxPool2D(2)]
+    dec = [Dense(8 * 4 * 4, activation="relu", name="dec0"), Reshape((8, 4, 4)),
+           UpSampling2D(2), Conv2D(1, 3, padding="same", name="dec1")]
+    return VAE(n_components=4, encoder_layers=enc, decoder_layers=dec, input_shape=(1, 8, 8),
+               decoder="bernoulli", random_state=0, **kw)
+
+
+def test_convolutional_encoder_and_decoder(digits):
+    """Layer stacks: rows read as 1x8x8 images, a convolutional encoder and
+    decoder; the ELBO improves with training, threads and pickling keep
+    every bit, sample and inverse_transform give rows."""
+    X, _ = digits
+    fits = [conv_vae(max_iter=m, n_threads=nt).fit(X[:600]) for m, nt in ((1, 1), (8, 1), (8, 2))]
+    short, vae, vae2 = fits
+    assert vae.score(X[600:]) > short.score(X[600:]) + 1
+    np.testing.assert_array_equal(vae.transform(X[:20]), vae2.transform(X[:20]))
+    assert vae.sample(3).shape == (3, 64) and vae.inverse_transform(np.zeros((2, 4))).shape == (2, 64)
+    clone = pickle.loads(pickle.dumps(vae))
+    np.testing.assert_array_equal(clone.score_samples(X[:20]), vae.score_samples(X[:20]))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(encoder_layers=[Dense(3)], decoder_layers=[Dense(5)]), "decoder's output"),
+    (dict(encoder_layers=[Dense(3)], input_shape=(2, 3)), "cannot be reshaped"),
+    (dict(decoder_layers=[Dense(4)]), "go with a layer stack"),
+    (dict(encoder_layers="conv"), "list of dagnet.nn layers"),
+])
+def test_layer_settings_say_what_to_do(kw, match):
+    X = np.random.default_rng(0).random((20, 4))
+    with pytest.raises(ValueError, match=match):
+        VAE(max_iter=1, **kw).fit(X)

@@ -30,7 +30,6 @@ stopping, sample weights, progress, threads, pickling) applies unchanged.
 """
 
 import copy
-import numbers
 import warnings
 
 import numpy as np
@@ -44,43 +43,14 @@ from dagnet import _core
 from dagnet._threads import quiet_blas
 from dagnet.neural_network._base import ACTIVATIONS, BaseMLP, _check_option, _check_range, \
     _is_int, store_params
-from dagnet.nn.layers import Dense, InputLayer, Layer
-from dagnet.nn.model import Sequential
+from dagnet.neural_network._generative import check_layer_stacks, layer_list, resolve_input_shape
+from dagnet.nn.layers import Dense
 
 LOSSES = ("squared_error", "binary_cross_entropy")
 NOISES = (None, "gaussian", "mask")
 SPARSITIES = (None, "l1", "kl")
 PRETRAINS = (None, "layerwise")
 DENSE_ONLY = ("tied_weights", "contractive", "pretrain")
-
-
-def _layer_list(name, spec):
-    """A list of dagnet.nn layers (a Sequential's layers) given as the
-    encoder or decoder."""
-    if isinstance(spec, Sequential):
-        spec = spec.layers
-    ok = isinstance(spec, (list, tuple)) and len(spec) > 0 and all(
-        isinstance(layer, Layer) and not isinstance(layer, InputLayer) for layer in spec)
-    if not ok:
-        raise ValueError(f"The '{name}' parameter of {{est}} must be None or a non-empty list "
-                         f"of dagnet.nn layers (or a Sequential). Got {spec!r} instead.")
-    return list(spec)
-
-
-def _input_shape(shape, n_features):
-    """input_shape with its -1 resolved for rows of n_features."""
-    if shape is None:
-        return (n_features,)
-    shape = tuple(int(d) for d in shape)
-    if -1 in shape:
-        known = int(np.prod([d for d in shape if d != -1]))
-        if n_features % known == 0:
-            shape = tuple(n_features // known if d == -1 else d for d in shape)
-    if int(np.prod(shape)) != n_features:
-        raise ValueError(f"X has {n_features} features per sample, which cannot be reshaped "
-                         f"to input_shape {shape}: give rows of {int(np.prod(shape))} "
-                         f"features, or change input_shape")
-    return shape
 
 
 def _sizes(name, value):
@@ -105,13 +75,13 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     decoder_layer_sizes : sequence of int or None, default=None
         Units of the decoder's hidden layers (its output has the input's
         width). None mirrors the encoder: (64, 16) decodes through (64,).
-    encoder, decoder : list of dagnet.nn layers, or None
+    encoder_layers, decoder_layers : list of dagnet.nn layers, or None
         Any layer stack instead of the dense layers, for instance
         convolutions: each row is reshaped to ``input_shape``, the encoder's
         output (flattened) is the code, and the decoder maps the code (in
         the encoder's output shape) to as many values as a row has, its
         last layer linear (the loss adds the logistic for
-        'binary_cross_entropy'). decoder=None: one Dense layer from the
+        'binary_cross_entropy'). decoder_layers=None: one Dense layer from the
         code to the input. hidden_layer_sizes, decoder_layer_sizes and
         activation then do not apply, nor do tied_weights, contractive and
         pretrain, which need the dense encoder.
@@ -194,8 +164,8 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     dropout = 0.0          # BaseMLP's options an autoencoder does not offer
     normalization = None
 
-    def __init__(self, hidden_layer_sizes=(32,), *, decoder_layer_sizes=None, encoder=None,
-                 decoder=None, input_shape=None, activation="relu",
+    def __init__(self, hidden_layer_sizes=(32,), *, decoder_layer_sizes=None,
+                 encoder_layers=None, decoder_layers=None, input_shape=None, activation="relu",
                  code_activation="identity", loss="squared_error", tied_weights=False,
                  noise=None, noise_level=0.1, sparsity=None, sparsity_weight=1e-3,
                  sparsity_target=0.05, contractive=0.0, pretrain=None, solver="adam",
@@ -241,27 +211,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
 
     def _check_layer_params(self):
         """encoder, decoder and input_shape."""
-        shape = self.input_shape
-        if shape is not None and not (
-                isinstance(shape, (tuple, list)) and len(shape) > 0 and
-                all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and
-                    (d >= 1 or d == -1) for d in shape) and list(shape).count(-1) <= 1):
-            raise ValueError(f"The 'input_shape' parameter of {{est}} must be None or a tuple "
-                             f"of ints >= 1 (one of them may be -1), e.g. (1, 8, 8). Got "
-                             f"{shape!r} instead.")
-        if self.encoder is None:
-            if self.decoder is not None or shape is not None:
-                raise ValueError("decoder and input_shape go with a layer stack given as "
-                                 "encoder; without one, use hidden_layer_sizes and "
-                                 "decoder_layer_sizes")
+        if not check_layer_stacks(self):
             return
-        _layer_list("encoder", self.encoder)
-        if self.decoder is not None:
-            _layer_list("decoder", self.decoder)
         used = [name for name in DENSE_ONLY if getattr(self, name)]
         if used:
             raise ValueError(f"{', '.join(used)} need the dense encoder of hidden_layer_sizes; "
-                             f"with encoder layers leave them at their defaults")
+                             f"with encoder_layers leave them at their defaults")
 
     def _core_loss(self):
         return self.loss
@@ -274,11 +229,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
 
     def _architecture(self, hidden, n_features, n_out, target_shape, seed):
         arch = super()._architecture(hidden, n_features, n_out, target_shape, seed)
-        if self.encoder is not None:
-            arch.update(input_shape=_input_shape(self.input_shape, arch["n_features"]),
-                        encoder_layers=copy.deepcopy(_layer_list("encoder", self.encoder)),
-                        decoder_layers=(None if self.decoder is None else
-                                        copy.deepcopy(_layer_list("decoder", self.decoder))))
+        if self.encoder_layers is not None:
+            arch.update(input_shape=resolve_input_shape(self.input_shape, arch["n_features"]),
+                        encoder_layers=copy.deepcopy(layer_list("encoder_layers", self.encoder_layers)),
+                        decoder_layers=(None if self.decoder_layers is None else
+                                        copy.deepcopy(layer_list("decoder_layers",
+                                                                 self.decoder_layers))))
         dec = (hidden[-2::-1] if self.decoder_layer_sizes is None
                else _sizes("decoder_layer_sizes", self.decoder_layer_sizes))
         arch.update(decoder=list(dec), code_activation=ACTIVATIONS[self.code_activation],
@@ -427,7 +383,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         return sw
 
     def _targets(self, X):
-        if self.encoder is None:
+        if self.encoder_layers is None:
             self.n_components_ = int(_sizes("hidden_layer_sizes", self.hidden_layer_sizes)[-1])
         return X, X.shape[1], (X.shape[1],)
 

@@ -96,7 +96,10 @@ class GAN(BaseEstimator):
         The hidden layers of each network; the output layers (n_features
         linear units for G, one score for D) are added. None: Dense layers
         of hidden_layer_sizes, ReLU in G and leaky ReLU in D
-        (SpectralDense with spectral_norm).
+        (SpectralDense with spectral_norm). Convolutions read rows as
+        images through a Reshape layer, e.g. discriminator=[Reshape((1, 8,
+        8)), Conv2D(8, 3, padding='same', activation='leaky_relu'),
+        Flatten()].
     hidden_layer_sizes : tuple of int, default=(128, 128)
     latent_dim : int, default=8
     loss : {'non-saturating', 'minimax', 'least-squares', 'wasserstein'}

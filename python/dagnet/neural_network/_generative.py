@@ -1,11 +1,15 @@
 """What the generative estimators (VAE, GAN) share: their networks as
 ``dagnet.nn`` models with named layers, latent draws from the core's
-Philox generator, and pickling by parameter values."""
+Philox generator, and pickling by parameter values; and, with the
+Autoencoder, encoders and decoders given as layer stacks."""
+
+import numbers
 
 import numpy as np
 
 from dagnet import _core
-from dagnet.nn import Dense, Input, Model
+from dagnet.nn import Dense, Input, Model, Sequential
+from dagnet.nn.layers import InputLayer, Layer
 from dagnet.neural_network._base import _check_range
 
 
@@ -73,3 +77,55 @@ def decoder_like(layers, n_in):
         h = layer(h)
     return z, h
 
+
+def layer_list(name, spec, owner="{est}"):
+    """A list of dagnet.nn layers (a Sequential's layers) given as an
+    encoder or a decoder of estimator `owner`."""
+    if isinstance(spec, Sequential):
+        spec = spec.layers
+    ok = isinstance(spec, (list, tuple)) and len(spec) > 0 and all(
+        isinstance(layer, Layer) and not isinstance(layer, InputLayer) for layer in spec)
+    if not ok:
+        raise ValueError(f"The '{name}' parameter of {owner} must be None or a non-empty list "
+                         f"of dagnet.nn layers (or a Sequential). Got {spec!r} instead.")
+    return list(spec)
+
+
+def resolve_input_shape(shape, n_features):
+    """input_shape with its -1 resolved for rows of n_features."""
+    if shape is None:
+        return (n_features,)
+    shape = tuple(int(d) for d in shape)
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1]))
+        if n_features % known == 0:
+            shape = tuple(n_features // known if d == -1 else d for d in shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(f"X has {n_features} features per sample, which cannot be reshaped "
+                         f"to input_shape {shape}: give rows of {int(np.prod(shape))} "
+                         f"features, or change input_shape")
+    return shape
+
+
+def check_layer_stacks(est):
+    """The encoder_layers, decoder_layers and input_shape parameters of an
+    estimator whose encoder may be a layer stack: decoder_layers and
+    input_shape only with one. Returns whether the encoder is one."""
+    shape = est.input_shape
+    if shape is not None and not (
+            isinstance(shape, (tuple, list)) and len(shape) > 0 and
+            all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and
+                (d >= 1 or d == -1) for d in shape) and list(shape).count(-1) <= 1):
+        raise ValueError(f"The 'input_shape' parameter of {type(est).__name__} must be None or "
+                         f"a tuple of ints >= 1 (one of them may be -1), e.g. (1, 8, 8). Got "
+                         f"{shape!r} instead.")
+    if est.encoder_layers is None:
+        if est.decoder_layers is not None or shape is not None:
+            raise ValueError("decoder_layers and input_shape go with a layer stack given as "
+                             "encoder_layers; without one, use hidden_layer_sizes and "
+                             "decoder_layer_sizes")
+        return False
+    layer_list("encoder_layers", est.encoder_layers, type(est).__name__)
+    if est.decoder_layers is not None:
+        layer_list("decoder_layers", est.decoder_layers, type(est).__name__)
+    return True

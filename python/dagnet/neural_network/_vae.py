@@ -1,6 +1,7 @@
 """The variational autoencoder (seed 004, section 7.2.1; seed 003, chapter
 14) as a scikit-learn transformer on dagnet's core."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -12,11 +13,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import seed_from
-from dagnet.nn import Activation, Dense, GaussianKL, Input, Reparameterize
+from dagnet.nn import Activation, Dense, Flatten, GaussianKL, Input, Reparameterize, Reshape
+from dagnet.nn.layers import node_shape
 from dagnet.neural_network._base import _check_option, _check_range, store_params
-from dagnet.neural_network._generative import (build_model, check_positive, check_sizes,
-                                               decoder_like, dense_stack, load_params,
-                                               normal_draws, params_of)
+from dagnet.neural_network._generative import (build_model, check_layer_stacks, check_positive,
+                                               check_sizes, decoder_like, dense_stack,
+                                               layer_list, load_params, normal_draws,
+                                               params_of, resolve_input_shape)
 
 _DECODERS = {"bernoulli": "binary_cross_entropy", "gaussian": "squared_error"}
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -39,6 +42,16 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The encoder's hidden layers.
     decoder_layer_sizes : tuple of int or None, default=None
         The decoder's hidden layers; None mirrors the encoder's.
+    encoder_layers, decoder_layers : list of dagnet.nn layers, or None
+        Layer stacks instead of the dense layers, for instance
+        convolutions: the encoder reads each row reshaped to input_shape,
+        and its output (flattened) feeds the Dense layers of mu and logvar;
+        the decoder maps z (n_components values) to as many values as a row
+        has, its last layer linear. decoder_layers=None: the dense decoder
+        of decoder_layer_sizes (hidden_layer_sizes reversed when None).
+    input_shape : tuple of int or None, default=None
+        The shape each row is read as by the encoder layers, e.g. (1, 8, 8)
+        (one entry may be -1); None: the rows as they are.
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
     decoder : {'gaussian', 'bernoulli'}, default='gaussian'
         'gaussian': unit-variance Gaussian p(x|z) (squared error), for any
@@ -91,7 +104,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(100,), decoder_layer_sizes=None,
-                 activation="relu", decoder="gaussian", beta=1.0, learning_rate_init=0.001,
+                 encoder_layers=None, decoder_layers=None, input_shape=None, activation="relu", decoder="gaussian", beta=1.0, learning_rate_init=0.001,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, batch_size="auto", max_iter=200,
                  shuffle=True, tol=1e-4, n_iter_no_change=10, early_stopping=False,
                  validation_fraction=0.1, random_state=None, n_threads=None, verbose=0):
@@ -117,6 +130,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise ValueError(str(e).format(est=name)) from None
         check_positive(self, learning_rate_init=self.learning_rate_init, epsilon=self.epsilon)
         resolve_threads(self.n_threads)
+        check_layer_stacks(self)
         hidden = check_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
         dec = hidden[::-1] if self.decoder_layer_sizes is None else \
             check_sizes("decoder_layer_sizes", self.decoder_layer_sizes)
@@ -143,16 +157,37 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         act = _ACTIVATIONS[self.activation]
         J = self.n_components
         x = Input((n_features,), name="x")
-        h = dense_stack(x, hidden, act, "encoder")
+        if self.encoder_layers is None:
+            h = dense_stack(x, hidden, act, "encoder")
+        else:
+            h, shape = x, resolve_input_shape(self.input_shape, n_features)
+            if shape != (n_features,):
+                h = Reshape(shape, name="image")(h)
+            for layer in copy.deepcopy(layer_list("encoder_layers", self.encoder_layers)):
+                h = layer(h)
+            if len(node_shape(h)) != 1:
+                h = Flatten(name="encoder_features")(h)
         mu = Dense(J, name="mu")(h)
         logvar = Dense(J, name="logvar")(h)
         z = Reparameterize(name="z")([mu, logvar])
         kl = GaussianKL(name="kl")([mu, logvar])
-        dec_layers = [Dense(u, activation=act, name=f"decoder{i}") for i, u in enumerate(dec)]
-        dec_layers.append(Dense(n_features, name="reconstruction"))
+        if self.decoder_layers is None:
+            dec_layers = [Dense(u, activation=act, name=f"decoder{i}")
+                          for i, u in enumerate(dec)]
+            dec_layers.append(Dense(n_features, name="reconstruction"))
+        else:
+            dec_layers = copy.deepcopy(layer_list("decoder_layers", self.decoder_layers))
         out = z
         for layer in dec_layers:
             out = layer(out)
+        shape = node_shape(out)
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(f"the decoder's output has shape {tuple(shape)}, "
+                             f"{int(np.prod(shape))} values, but a row of X has {n_features}: "
+                             f"end decoder_layers with as many outputs as the input has features")
+        if len(shape) != 1:
+            dec_layers.append(Flatten(name="reconstruction"))
+            out = dec_layers[-1](out)
         loss, beta = _DECODERS[self.decoder], float(self.beta)
 
         def add_loss(g, ids):  # vae_loss(reconstruction, x, sample_weight, kl)
