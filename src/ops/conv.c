@@ -187,11 +187,13 @@ static dn_status conv_infer(dn_node *node)
         dn_node_param(node, "bias", &b, a->b_init, a->b_scale, fi, fo, 1, 0, 0);
     conv_sizes s = conv_sizes_of(node);
     node->saved_per_sample = node->saved_fixed = 0;
-    /* forward: a column buffer per thread; backward: those, a partial
-     * weight gradient per chunk and the bias sums of each sample. Declared per sample (threads never
-     * outnumber samples); only what the thread count needs is touched. */
-    node->ws_per_sample = s.col + s.wpart + s.bpart;
-    node->ws_fixed = s.ufix; /* Winograd's transformed filter */
+    /* Winograd's transformed filter; forward: a column buffer per thread;
+     * backward: those, a partial weight gradient per chunk of CHUNK samples
+     * (ceil(n / CHUNK) <= n / CHUNK + 1 of them) and the bias sums of each
+     * sample. Declared per sample (threads never outnumber samples); only
+     * what the thread count needs is touched. */
+    node->ws_per_sample = s.col + (s.wpart + CHUNK - 1) / CHUNK + s.bpart;
+    node->ws_fixed = s.ufix + s.wpart;
     return DN_OK;
 }
 
