@@ -126,3 +126,17 @@ def test_narrow_layers_keep_im2col():
         runs.append(run_op("conv2d", [x], conv_attrs(32, 1), G=G))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][2]["weight"], runs[1][2]["weight"])
+
+
+def test_one_sample_alone_equals_it_in_a_batch():
+    """Each sample runs alone through the same products, so predicting it
+    alone (the products then split across threads) gives the bits it gets
+    in a batch: scikit-learn's subset-invariance check relies on it."""
+    g = _core.Graph()
+    x = g.add_input((16, 12, 12))
+    g.set_outputs([g.add_node("conv2d", [x], units=32, kernel=3, pad=1, act="relu")])
+    g.compile(0)
+    X = np.random.default_rng(11).standard_normal((7, 16, 12, 12)).astype(np.float32)
+    full = g.predict([X], 0, chunk=7, nthreads=2)
+    for i in range(7):
+        np.testing.assert_array_equal(g.predict([X[i:i + 1]], 0, chunk=1, nthreads=2)[0], full[i])
