@@ -15,9 +15,12 @@
  *   dU_xi += dM_xi V_xi^T  and  dW = G^T dU G  (the weight gradient),
  *   dV_xi = U_xi^T dM_xi  and  dX += B dV B^T, tile by tile (overlapping
  *   tiles add).
- * The transforms run along whole rows of tiles: a plane is split once into
- * its even and odd columns, so that the column transform reads contiguous
- * arrays and vectorises. One sample at a time, in a fixed order. */
+ * The transforms vectorise over tiles: a plane is split once into its even
+ * and odd columns, so that the column transform of a padded row reads
+ * contiguous arrays, and its even and odd rows are kept apart, so that the
+ * row transform covers every tile of a plane in one pass. The planes of V
+ * and M lie a little more than a multiple of 4 KiB apart. One sample at a
+ * time, in a fixed order. */
 #include <string.h>
 #include "internal.h"
 #include "conv_winograd.h"
