@@ -352,6 +352,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         g, x, w, h = Autoencoder._emit_input(arch)
         if tuple(arch["input_shape"]) != (arch["n_features"],):
             h = g.add_node("reshape", [h], shape=arch["input_shape"])
+            g.set_name(h, "image")
         for layer in copy.deepcopy(arch["encoder_layers"]):
             h = layer.emit(g, [h])
         arch["code_shape"] = tuple(g.infer_shape(h)[0])
