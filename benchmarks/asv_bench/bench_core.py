@@ -4,7 +4,7 @@ side-by-side figures with references are in benchmarks/compare.py."""
 import numpy as np
 
 from dagnet import _core
-from dagnet.nn import Dense, Sequential
+from dagnet.nn import Conv2D, Dense, Flatten, MaxPool2D, Sequential
 
 
 class Matmul:
@@ -60,3 +60,32 @@ class DenseEpoch:
         return self.n / (time.perf_counter() - t0)
 
     track_samples_per_second.unit = "samples/s"
+
+
+class ConvEpoch:
+    """One epoch of a small CNN on 3x32x32 images (conv 3->32 and 32->64,
+    3x3 'same', ReLU, 2x2 max pooling, then 10 outputs), Adam, batch 64;
+    with Winograd's F(2x2, 3x3) on (1, the default) and off (0)."""
+    params = ([1, 2], [0, 1])
+    param_names = ["threads", "winograd"]
+    n = 1024
+    timeout = 300
+
+    def setup(self, threads, winograd):
+        rng = np.random.default_rng(0)
+        self.X = rng.standard_normal((self.n, 3, 32, 32), dtype=np.float32)
+        self.y = rng.integers(0, 10, self.n)
+        self.model = Sequential([
+            Conv2D(32, 3, padding="same", activation="relu"), MaxPool2D(2),
+            Conv2D(64, 3, padding="same", activation="relu"), MaxPool2D(2),
+            Flatten(), Dense(10)]).build(input_shape=(3, 32, 32), random_state=0)
+        self.model.compile("softmax_cross_entropy", "adam")
+        self.model.n_threads = threads
+        self.previous = _core.set_conv_winograd(winograd)
+        self.model.train_epoch(self.X[:128], self.y[:128], batch_size=64)
+
+    def teardown(self, threads, winograd):
+        _core.set_conv_winograd(self.previous)
+
+    def time_epoch(self, threads, winograd):
+        self.model.train_epoch(self.X, self.y, batch_size=64)
