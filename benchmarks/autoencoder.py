@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from _rounds import median_of, print_ratios, take_turns  # noqa: E402
 
 SIZES = (784, 256, 64)
 N_SAMPLES, BATCH = 20_000, 128
@@ -97,11 +98,6 @@ def report(label, d, tr):
               f"   dagnet / torch = {s[0] / d[0]:.2f}")
 
 
-def median_of(rounds):
-    """the round with the median time (min and max kept from that round)"""
-    return sorted(rounds, key=lambda s: s[0])[len(rounds) // 2]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -115,15 +111,9 @@ def main():
     widths = "-".join(str(w) for w in SIZES + SIZES[-2::-1])
     print(f"autoencoder {widths}, ReLU, Adam, batch {BATCH}, {N_SAMPLES} samples: one epoch, "
           f"samples/s, median (low-high)")
-    runs = {t: {"dagnet": [], "torch": []} for t in args.threads}
-    for r in range(rounds):
-        for t in args.threads:
-            d = dagnet_epoch(t, repeats)
-            tr = torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)], TORCH_SNIPPET)
-            runs[t]["dagnet"].append(d)
-            if tr:
-                runs[t]["torch"].append(tr)
-            report(f"round {r + 1}, {t} thread(s)", d, tr)
+    runs = take_turns(args.threads, rounds, lambda t: dagnet_epoch(t, repeats),
+                      lambda t: torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)],
+                                          TORCH_SNIPPET), report)
     results = {}
     for t in args.threads:
         d = median_of(runs[t]["dagnet"])
@@ -135,9 +125,7 @@ def main():
         if rounds > 1:
             report(f"median of {rounds} rounds, {t} thread(s)", d, tr)
             if tr:
-                ratios = [x["epoch"][0] / y[0] for x, y in zip(runs[t]["torch"], runs[t]["dagnet"])]
-                print("  dagnet / torch per round: " + " ".join(f"{q:.2f}" for q in ratios)
-                      + f", median {np.median(ratios):.2f}")
+                print_ratios("", [x["epoch"] for x in runs[t]["torch"]], runs[t]["dagnet"])
     return results
 
 

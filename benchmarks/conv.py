@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from _rounds import median_of, print_ratios, take_turns  # noqa: E402
 
 BATCH, SHAPE = 64, (3, 32, 32)
 
@@ -106,11 +107,6 @@ def report(label, d, tr):
                   f"{ips(s)[2]:.0f})   dagnet / torch = {s[0] / d[0]:.2f}")
 
 
-def median_of(rounds):
-    """the round with the median time (min and max kept from that round)"""
-    return sorted(rounds, key=lambda s: s[0])[len(rounds) // 2]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -123,15 +119,8 @@ def main():
     torch_py = find_torch_python(args.torch_python)
     print(f"batch {BATCH} of {SHAPE}: conv 3->32 3x3 pad 1, ReLU, maxpool 2, conv 32->64 3x3 "
           f"pad 1, ReLU, maxpool 2; forward + backward; images/s, median (min-max time)")
-    runs = {t: {"dagnet": [], "torch": []} for t in args.threads}
-    for r in range(rounds):
-        for t in args.threads:
-            d = dagnet_step(t, repeats)
-            tr = torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET)
-            runs[t]["dagnet"].append(d)
-            if tr:
-                runs[t]["torch"].append(tr)
-            report(f"round {r + 1}, {t} thread(s)", d, tr)
+    runs = take_turns(args.threads, rounds, lambda t: dagnet_step(t, repeats),
+                      lambda t: torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET), report)
     results = {}
     for t in args.threads:
         d = median_of(runs[t]["dagnet"])
@@ -144,9 +133,7 @@ def main():
         if rounds > 1:
             report(f"median of {rounds} rounds, {t} thread(s)", d, tr)
             for fmt in ("nchw", "channels_last") if tr else ():
-                ratios = [x[fmt][0] / y[0] for x, y in zip(runs[t]["torch"], runs[t]["dagnet"])]
-                print(f"  dagnet / torch {fmt} per round: "
-                      + " ".join(f"{q:.2f}" for q in ratios) + f", median {np.median(ratios):.2f}")
+                print_ratios(f" {fmt}", [x[fmt] for x in runs[t]["torch"]], runs[t]["dagnet"])
     return results
 
 

@@ -206,37 +206,12 @@ static void update_tile_decay(const step_consts *k, float *restrict w, const flo
     update_rule(k, 1, w, g_in, s0, s1, n);
 }
 
-/* *sq += sum x^2 and, when ab is given, *ab += sum |x| over x (n), in
- * double over 8 lanes (element i in lane i % 8) added in a fixed order. The
- * two sums run in separate loops over whole lanes, which gcc vectorises
- * (one loop for both, or a tail loop on the same lanes, it does not). */
-DN_TARGET_CLONES
-static void add_sums(const float *x, int64_t n, double *sq, double *ab)
-{
-    double s2[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const int64_t n8 = n / 8 * 8;
-    for (int64_t i = 0; i < n8; i += 8)
-        for (int l = 0; l < 8; l++) {
-            double v = x[i + l];
-            s2[l] += v * v;
-        }
-    if (ab)
-        for (int64_t i = 0; i < n8; i += 8)
-            for (int l = 0; l < 8; l++) s1[l] += fabs((double)x[i + l]);
-    for (int64_t i = n8; i < n; i++) {
-        double v = x[i];
-        s2[i - n8] += v * v;
-        s1[i - n8] += fabs(v);
-    }
-    *sq += ((s2[0] + s2[1]) + (s2[2] + s2[3])) + ((s2[4] + s2[5]) + (s2[6] + s2[7]));
-    if (ab) *ab += ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
-}
-
-/* add_sums for one tile of the update (n <= OPT_TILE): the same sums in
- * float over 16 lanes, each adding at most OPT_TILE / 16 = 128 terms (a
- * relative error of about 1e-5 at worst, for a value that is only
- * reported), then in double in a fixed order. Half the work of the double
- * lanes, on the loop that runs before every update. */
+/* *sq += sum x^2 and, when ab is given, *ab += sum |x| over one tile x
+ * (n <= OPT_TILE): float over 16 lanes (element i in lane i % 16), each
+ * adding at most OPT_TILE / 16 = 128 terms (a relative error of about 1e-5
+ * at worst), then in double in a fixed order. The two sums run in separate
+ * loops over whole lanes, which gcc vectorises (one loop for both, or a
+ * tail loop on the same lanes, it does not). */
 DN_TARGET_CLONES
 static void add_tile_sums(const float *x, int64_t n, double *sq, double *ab)
 {
@@ -258,6 +233,13 @@ static void add_tile_sums(const float *x, int64_t n, double *sq, double *ab)
     }
     *sq += t2;
     if (ab) *ab += t1;
+}
+
+/* add_tile_sums over x (n) of any length, tile by tile in order. */
+static void add_sums(const float *x, int64_t n, double *sq, double *ab)
+{
+    for (int64_t t = 0; t < n; t += OPT_TILE)
+        add_tile_sums(x + t, DN_MIN((int64_t)OPT_TILE, n - t), sq, ab);
 }
 
 static int64_t chunk_len(int64_t size)

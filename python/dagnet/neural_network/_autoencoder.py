@@ -43,7 +43,8 @@ from dagnet import _core
 from dagnet._threads import quiet_blas
 from dagnet.neural_network._base import ACTIVATIONS, BaseMLP, _check_option, _check_range, \
     _is_int, store_params
-from dagnet.neural_network._generative import check_layer_stacks, layer_list, resolve_input_shape
+from dagnet.neural_network._generative import (check_decoder_output, check_layer_stacks,
+                                               layer_list, resolve_input_shape)
 from dagnet.nn.layers import Dense
 
 LOSSES = ("squared_error", "binary_cross_entropy")
@@ -319,10 +320,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
         for layer in copy.deepcopy(arch["decoder_layers"]):
             h = layer.emit(g, [h])
         shape = g.infer_shape(h)[0]
-        if int(np.prod(shape)) != n:
-            raise ValueError(f"the decoder's output has shape {tuple(shape)}, "
-                             f"{int(np.prod(shape))} values, but a row of X has {n}: end the "
-                             f"decoder with as many outputs as the input has features")
+        check_decoder_output(shape, n)
         return h if len(shape) == 1 else g.add_node("reshape", [h], shape=(-1,))
 
     @staticmethod

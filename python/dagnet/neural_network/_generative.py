@@ -129,3 +129,11 @@ def check_layer_stacks(est):
     if est.decoder_layers is not None:
         layer_list("decoder_layers", est.decoder_layers, type(est).__name__)
     return True
+
+
+def check_decoder_output(shape, n_features):
+    """A decoder's per-sample output shape must hold one row of X."""
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(f"the decoder's output has shape {tuple(shape)}, {int(np.prod(shape))} "
+                         f"values, but a row of X has {n_features}: end decoder_layers with as "
+                         f"many outputs as the input has features")

@@ -16,7 +16,8 @@ from dagnet._validation import seed_from
 from dagnet.nn import Activation, Dense, Flatten, GaussianKL, Input, Reparameterize, Reshape
 from dagnet.nn.layers import node_shape
 from dagnet.neural_network._base import _check_option, _check_range, store_params
-from dagnet.neural_network._generative import (build_model, check_layer_stacks, check_positive,
+from dagnet.neural_network._generative import (build_model, check_decoder_output,
+                                               check_layer_stacks, check_positive,
                                                check_sizes, decoder_like, dense_stack,
                                                layer_list, load_params, normal_draws,
                                                params_of, resolve_input_shape)
@@ -181,10 +182,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         for layer in dec_layers:
             out = layer(out)
         shape = node_shape(out)
-        if int(np.prod(shape)) != n_features:
-            raise ValueError(f"the decoder's output has shape {tuple(shape)}, "
-                             f"{int(np.prod(shape))} values, but a row of X has {n_features}: "
-                             f"end decoder_layers with as many outputs as the input has features")
+        check_decoder_output(shape, n_features)
         if len(shape) != 1:
             dec_layers.append(Flatten(name="reconstruction"))
             out = dec_layers[-1](out)
