@@ -1,7 +1,8 @@
 """Rounds in which dagnet and torch take turns, for the benchmarks whose
-figures move with the machine's load (conv.py, autoencoder.py): each round
-measures dagnet then torch on every thread count; the summary keeps the
-round with the median time and prints the ratio of every round."""
+figures move with the machine's load (compare.py's training epoch, conv.py,
+autoencoder.py): each round measures dagnet then its references on every
+thread count; the summary keeps the round with the median time and prints
+the ratio of every round."""
 
 import numpy as np
 
@@ -26,8 +27,8 @@ def take_turns(threads, rounds, dagnet, torch, report):
     return runs
 
 
-def print_ratios(label, torch_stats, dagnet_stats):
-    """torch time / dagnet time of each round, and their median."""
-    ratios = [x[0] / y[0] for x, y in zip(torch_stats, dagnet_stats)]
-    print(f"  dagnet / torch{label} per round: " + " ".join(f"{q:.2f}" for q in ratios)
+def print_ratios(label, ref_stats, dagnet_stats, ref="torch"):
+    """The reference's time / dagnet's time in each round, and their median."""
+    ratios = [x[0] / y[0] for x, y in zip(ref_stats, dagnet_stats)]
+    print(f"  dagnet / {ref}{label} per round: " + " ".join(f"{q:.2f}" for q in ratios)
           + f", median {np.median(ratios):.2f}")

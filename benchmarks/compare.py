@@ -1,14 +1,16 @@
 """dagnet beside its references, measured in the same run.
 
-    python benchmarks/compare.py [--quick] [--threads 1 2] [--torch-python PATH]
+    python benchmarks/compare.py [--quick] [--threads 1 2] [--rounds R] [--torch-python PATH]
 
 Prints, for 1 and 2 threads: SGEMM GFLOP/s of dagnet, numpy (OpenBLAS with its
 own kernel choice: the script re-runs itself without OPENBLAS_CORETYPE) and
 torch when available, with ratios; the samples per second of one training epoch
 of a 784-512-256-10 ReLU network with Adam, batch 128, on 60,000 synthetic
-samples, for dagnet, scikit-learn's MLPClassifier and a plain torch loop; and
-the peak memory each adds during that epoch (measured in fresh processes).
-Every figure is the median of several repeats after a warm-up, with min and max.
+samples, for dagnet, scikit-learn's MLPClassifier and a plain torch loop, in R
+rounds (--rounds, 3 by default) in which the three take turns, with the ratios
+of every round; and the peak memory each adds during that epoch (measured in
+fresh processes). Every figure is the median of several repeats after a
+warm-up, with min and max.
 torch is never a dependency: give --torch-python, the interpreter of a separate
 virtual environment with torch==2.13.0, or run where torch imports.
 """
@@ -31,6 +33,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _quiet import wait_idle  # noqa: E402
+from _rounds import median_of, print_ratios  # noqa: E402
 
 MLP_SIZES = (784, 512, 256, 10)
 N_SAMPLES, BATCH = 60_000, 128
@@ -294,12 +297,53 @@ def fmt(s, scale=1.0):
     return f"{med:8.1f} [{lo:.1f}-{hi:.1f}]"
 
 
+def mlp_rounds(args, torch_py):
+    """The training epoch: dagnet, scikit-learn and torch take turns, round
+    after round (the machine's speed drifts by more than the differences
+    measured), each round printed; then the round with the median time of
+    each library and the ratios of every round."""
+    X, y = mlp_data()
+    rep_e = 3 if args.quick else 5
+    rounds = args.rounds or (1 if args.quick else 3)
+    sps = lambda r: (N_SAMPLES / r[0] / 1e3, N_SAMPLES / r[2] / 1e3, N_SAMPLES / r[1] / 1e3)
+    runs = {t: {"dagnet": [], "sklearn": [], "torch": []} for t in args.threads}
+
+    def report(label, d, s, tr):
+        print(f"\nMLP {'-'.join(map(str, MLP_SIZES))} ReLU, Adam, batch {BATCH}, "
+              f"{N_SAMPLES} samples, one epoch, {label}: samples/s median [min-max]")
+        print(f"  dagnet        {fmt(sps(d))} k")
+        print(f"  scikit-learn  {fmt(sps(s))} k   dagnet / scikit-learn = {s[0] / d[0]:.2f}")
+        if tr:
+            print(f"  torch         {fmt(sps(tr))} k   dagnet / torch = {tr[0] / d[0]:.2f}")
+
+    for r in range(rounds):
+        for t in args.threads:
+            d = dagnet_epoch(X, y, t, rep_e)
+            s = sklearn_epoch(X, y, t, rep_e)
+            tr = torch_run(torch_py, ["mlp", t, rep_e, json.dumps(MLP_SIZES), N_SAMPLES, BATCH])
+            for k, v in (("dagnet", d), ("sklearn", s), ("torch", tr)):
+                if v:
+                    runs[t][k].append(v)
+            report(f"round {r + 1}, {t} thread(s)" if rounds > 1 else f"{t} thread(s)", d, s, tr)
+    if rounds == 1:
+        return
+    for t in args.threads:
+        rt = runs[t]
+        report(f"median of {rounds} rounds, {t} thread(s)", median_of(rt["dagnet"]),
+               median_of(rt["sklearn"]), median_of(rt["torch"]) if rt["torch"] else None)
+        print_ratios("", rt["sklearn"], rt["dagnet"], ref="scikit-learn")
+        if rt["torch"]:
+            print_ratios("", rt["torch"], rt["dagnet"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--torch-python", default=None)
     ap.add_argument("--skip", nargs="*", default=[], choices=["gemm", "digits", "mlp", "memory"])
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds of the training epoch (3 by default, 1 with --quick)")
     args = ap.parse_args()
     torch_py = find_torch_python(args.torch_python)
     sizes = [128, 512, 1024] if args.quick else [128, 256, 512, 1024, 2048]
@@ -348,19 +392,7 @@ def main():
             print(f"  scikit-learn  {fmt(s_)}   scikit-learn / dagnet = {s_[0] / d[0]:.2f}")
 
     if "mlp" not in args.skip:
-        X, y = mlp_data()
-        rep_e = 3 if args.quick else 5
-        for t in args.threads:
-            print(f"\nMLP {'-'.join(map(str, MLP_SIZES))} ReLU, Adam, batch {BATCH}, "
-                  f"{N_SAMPLES} samples, one epoch, {t} thread(s): samples/s median [min-max]")
-            d = dagnet_epoch(X, y, t, rep_e)
-            s = sklearn_epoch(X, y, t, rep_e)
-            tr = torch_run(torch_py, ["mlp", t, rep_e, json.dumps(MLP_SIZES), N_SAMPLES, BATCH])
-            sps = lambda r: (N_SAMPLES / r[0] / 1e3, N_SAMPLES / r[2] / 1e3, N_SAMPLES / r[1] / 1e3)
-            print(f"  dagnet        {fmt(sps(d))} k")
-            print(f"  scikit-learn  {fmt(sps(s))} k   dagnet / scikit-learn = {s[0] / d[0]:.2f}")
-            if tr:
-                print(f"  torch         {fmt(sps(tr))} k   dagnet / torch = {tr[0] / d[0]:.2f}")
+        mlp_rounds(args, torch_py)
 
     if "memory" not in args.skip:
         md, ms = peak_memory("dagnet"), peak_memory("sklearn")
