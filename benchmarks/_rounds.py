@@ -4,6 +4,8 @@ autoencoder.py): each round measures dagnet then its references on every
 thread count; the summary keeps the round with the median time and prints
 the ratio of every round."""
 
+import argparse
+
 import numpy as np
 
 
@@ -12,18 +14,33 @@ def median_of(rounds):
     return sorted(rounds, key=lambda s: s[0])[len(rounds) // 2]
 
 
-def take_turns(threads, rounds, dagnet, torch, report):
-    """{t: {"dagnet": [stats per round], "torch": [results per round]}}:
-    dagnet(t) and torch(t) (None without torch) in turn, each round
-    reported as it ends."""
-    runs = {t: {"dagnet": [], "torch": []} for t in threads}
+def parser(doc):
+    """The options every rounds benchmark takes: --quick, --rounds,
+    --threads and --torch-python."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a shorter run: fewer repeats, one round")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds (3 by default, 1 with --quick)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--torch-python", default=None)
+    return ap
+
+
+def rounds_of(args):
+    return args.rounds or (1 if args.quick else 3)
+
+
+def take_turns(threads, rounds, libs, report):
+    """{t: {name: [result per round]}}: each function of libs ({name: f(t)},
+    dagnet first; f returns None when its library is missing) in turn, each
+    round reported as it ends: report(label, {name: result or None})."""
+    runs = {t: {name: [] for name in libs} for t in threads}
     for r in range(rounds):
         for t in threads:
-            d, tr = dagnet(t), torch(t)
-            runs[t]["dagnet"].append(d)
-            if tr:
-                runs[t]["torch"].append(tr)
-            report(f"round {r + 1}, {t} thread(s)", d, tr)
+            got = {name: f(t) for name, f in libs.items()}
+            for name, v in got.items():
+                if v:
+                    runs[t][name].append(v)
+            report(f"round {r + 1}, {t} thread(s)" if rounds > 1 else f"{t} thread(s)", got)
     return runs
 
 

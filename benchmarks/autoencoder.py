@@ -20,7 +20,6 @@ comes last. torch is never a dependency: give
 torch==2.13.0, or run where torch imports (see benchmarks/compare.py).
 """
 
-import argparse
 import os
 import sys
 import warnings
@@ -29,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
-from _rounds import median_of, print_ratios, take_turns  # noqa: E402
+from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 SIZES = (784, 256, 64)
 N_SAMPLES, BATCH = 20_000, 128
@@ -99,21 +98,18 @@ def report(label, d, tr):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--torch-python", default=None)
-    args = ap.parse_args()
+    args = parser(__doc__).parse_args()
     repeats = 3 if args.quick else 5
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = rounds_of(args)
     torch_py = find_torch_python(args.torch_python)
     widths = "-".join(str(w) for w in SIZES + SIZES[-2::-1])
     print(f"autoencoder {widths}, ReLU, Adam, batch {BATCH}, {N_SAMPLES} samples: one epoch, "
           f"samples/s, median (low-high)")
-    runs = take_turns(args.threads, rounds, lambda t: dagnet_epoch(t, repeats),
-                      lambda t: torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)],
-                                          TORCH_SNIPPET), report)
+    libs = {"dagnet": lambda t: dagnet_epoch(t, repeats),
+            "torch": lambda t: torch_run(torch_py, [t, repeats, N_SAMPLES, BATCH, list(SIZES)],
+                                         TORCH_SNIPPET)}
+    runs = take_turns(args.threads, rounds, libs,
+                      lambda label, r: report(label, r["dagnet"], r["torch"]))
     results = {}
     for t in args.threads:
         d = median_of(runs[t]["dagnet"])

@@ -15,7 +15,6 @@ torch is never a dependency: give --torch-python, the interpreter of a separate
 virtual environment with torch==2.13.0, or run where torch imports.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -33,7 +32,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _quiet import wait_idle  # noqa: E402
-from _rounds import median_of, print_ratios  # noqa: E402
+from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 MLP_SIZES = (784, 512, 256, 10)
 N_SAMPLES, BATCH = 60_000, 128
@@ -304,9 +303,8 @@ def mlp_rounds(args, torch_py):
     each library and the ratios of every round."""
     X, y = mlp_data()
     rep_e = 3 if args.quick else 5
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = rounds_of(args)
     sps = lambda r: (N_SAMPLES / r[0] / 1e3, N_SAMPLES / r[2] / 1e3, N_SAMPLES / r[1] / 1e3)
-    runs = {t: {"dagnet": [], "sklearn": [], "torch": []} for t in args.threads}
 
     def report(label, d, s, tr):
         print(f"\nMLP {'-'.join(map(str, MLP_SIZES))} ReLU, Adam, batch {BATCH}, "
@@ -316,15 +314,12 @@ def mlp_rounds(args, torch_py):
         if tr:
             print(f"  torch         {fmt(sps(tr))} k   dagnet / torch = {tr[0] / d[0]:.2f}")
 
-    for r in range(rounds):
-        for t in args.threads:
-            d = dagnet_epoch(X, y, t, rep_e)
-            s = sklearn_epoch(X, y, t, rep_e)
-            tr = torch_run(torch_py, ["mlp", t, rep_e, json.dumps(MLP_SIZES), N_SAMPLES, BATCH])
-            for k, v in (("dagnet", d), ("sklearn", s), ("torch", tr)):
-                if v:
-                    runs[t][k].append(v)
-            report(f"round {r + 1}, {t} thread(s)" if rounds > 1 else f"{t} thread(s)", d, s, tr)
+    libs = {"dagnet": lambda t: dagnet_epoch(X, y, t, rep_e),
+            "sklearn": lambda t: sklearn_epoch(X, y, t, rep_e),
+            "torch": lambda t: torch_run(torch_py, ["mlp", t, rep_e, json.dumps(MLP_SIZES),
+                                                    N_SAMPLES, BATCH])}
+    runs = take_turns(args.threads, rounds, libs,
+                      lambda label, r: report(label, r["dagnet"], r["sklearn"], r["torch"]))
     if rounds == 1:
         return
     for t in args.threads:
@@ -337,13 +332,8 @@ def mlp_rounds(args, torch_py):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--torch-python", default=None)
+    ap = parser(__doc__)
     ap.add_argument("--skip", nargs="*", default=[], choices=["gemm", "digits", "mlp", "memory"])
-    ap.add_argument("--rounds", type=int, default=None,
-                    help="rounds of the training epoch (3 by default, 1 with --quick)")
     args = ap.parse_args()
     torch_py = find_torch_python(args.torch_python)
     sizes = [128, 512, 1024] if args.quick else [128, 256, 512, 1024, 2048]

@@ -15,7 +15,6 @@ the interpreter of a separate virtual environment with torch==2.13.0, or run
 where torch imports (see benchmarks/compare.py).
 """
 
-import argparse
 import os
 import sys
 
@@ -23,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
-from _rounds import median_of, print_ratios, take_turns  # noqa: E402
+from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 BATCH, SHAPE = 64, (3, 32, 32)
 
@@ -108,19 +107,16 @@ def report(label, d, tr):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--torch-python", default=None)
-    args = ap.parse_args()
+    args = parser(__doc__).parse_args()
     repeats = 7 if args.quick else 21
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = rounds_of(args)
     torch_py = find_torch_python(args.torch_python)
     print(f"batch {BATCH} of {SHAPE}: conv 3->32 3x3 pad 1, ReLU, maxpool 2, conv 32->64 3x3 "
           f"pad 1, ReLU, maxpool 2; forward + backward; images/s, median (min-max time)")
-    runs = take_turns(args.threads, rounds, lambda t: dagnet_step(t, repeats),
-                      lambda t: torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET), report)
+    libs = {"dagnet": lambda t: dagnet_step(t, repeats),
+            "torch": lambda t: torch_run(torch_py, [t, repeats, BATCH], TORCH_SNIPPET)}
+    runs = take_turns(args.threads, rounds, libs,
+                      lambda label, r: report(label, r["dagnet"], r["torch"]))
     results = {}
     for t in args.threads:
         d = median_of(runs[t]["dagnet"])
