@@ -27,6 +27,15 @@
  * (dn_graph_step_threads): their smaller parallel regions would only wake
  * the team. */
 #define DN_MIN_FMA_PER_THREAD (1 << 20)
+/* The same inside a graph run that uses several threads (dn_sgemm_run): its
+ * team has just left the previous region and is still spinning, so a share
+ * of 128k multiply-adds (a few microseconds) already pays. Run on one
+ * thread instead, the small products of a step (a 10-unit output layer
+ * forward and backward: 56 us in a row on a 784-512-256-10 network) leave
+ * the other threads idle past libgomp's spin (see dagnet/__init__.py); they
+ * fall asleep, and waking a sleeping core costs 25-40 us on a virtual
+ * machine, every step. */
+#define DN_RUN_MIN_FMA_PER_THREAD (1 << 17)
 
 /* Compile a hot elementwise loop for AVX-512, AVX2 and baseline x86-64 and
  * pick the clone at load time (no -march=native in a default build). */
@@ -208,6 +217,11 @@ double dn_plane_sum(const float *x, int64_t n);
 typedef void (*dn_gemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *,
                            int64_t, const float *, int64_t, float, float *, int64_t,
                            const dn_gemm_epilogue *, int);
+/* dn_sgemm for the ops of a graph run: threads from DN_RUN_MIN_FMA_PER_THREAD
+ * (src/gemm/gemm.c). */
+void dn_sgemm_run(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc, const dn_gemm_epilogue *ep, int nthreads);
 static inline void dn_sgemm_ref_mt(int ta, int tb, int64_t M, int64_t N, int64_t K,
                                    float alpha, const float *A, int64_t lda, const float *B,
                                    int64_t ldb, float beta, float *C, int64_t ldc,

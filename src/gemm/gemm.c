@@ -563,11 +563,11 @@ static const dn_gemm_kernel *kernel_for(dn_isa isa)
 }
 
 /* C (M x N, ldc) = act(alpha op(A) op(B) + beta C + bias); op(A) M x K,
- * op(B) K x N. */
-void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-              float alpha, const float *A, int64_t lda, const float *B,
-              int64_t ldb, float beta, float *C, int64_t ldc,
-              const dn_gemm_epilogue *ep, int nthreads)
+ * op(B) K x N; each thread gets at least min_fma multiply-adds. */
+static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc, const dn_gemm_epilogue *ep, int nthreads,
+                  double min_fma)
 {
     if (M <= 0 || N <= 0) return;
     gemm_args g;
@@ -591,10 +591,10 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
         gemm_scale(&g);
         return;
     }
-    /* threads: only as many as have DN_MIN_FMA_PER_THREAD of work each */
+    /* threads: only as many as have min_fma of work each */
     int nt = nthreads > 0 ? nthreads : dn_max_threads();
     const double fma = (double)M * (double)N * (double)g.K;
-    if (fma < (double)nt * DN_MIN_FMA_PER_THREAD) nt = (int)(fma / DN_MIN_FMA_PER_THREAD);
+    if (fma < (double)nt * min_fma) nt = (int)(fma / min_fma);
     if (nt < 1) nt = 1;
     /* N == 1 takes the plain loops; so does M == 1 only when N == 1 too: a
      * row of C must not depend on how many rows come with it (predicting
@@ -606,4 +606,21 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
     const dn_gemm_kernel *kn = kernel_for(dn_cpu_isa());
     if (narrow_pays(kn, &g) && gemm_narrow(kn, &g, nt)) return;
     gemm_blocked(kn, &g, nt);
+}
+
+void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *A, int64_t lda, const float *B,
+              int64_t ldb, float beta, float *C, int64_t ldc,
+              const dn_gemm_epilogue *ep, int nthreads)
+{
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nthreads,
+          DN_MIN_FMA_PER_THREAD);
+}
+
+void dn_sgemm_run(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                  float *C, int64_t ldc, const dn_gemm_epilogue *ep, int nthreads)
+{
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nthreads,
+          DN_RUN_MIN_FMA_PER_THREAD);
 }

@@ -224,8 +224,8 @@ static void linear_backward_with(const dn_ctx *c, dn_gemm_fn gemm, int ref)
              n_in, NULL, c->nthreads);
 }
 
-static void linear_forward(const dn_ctx *c) { linear_forward_with(c, dn_sgemm); }
-static void linear_backward(const dn_ctx *c) { linear_backward_with(c, dn_sgemm, 0); }
+static void linear_forward(const dn_ctx *c) { linear_forward_with(c, dn_sgemm_run); }
+static void linear_backward(const dn_ctx *c) { linear_backward_with(c, dn_sgemm_run, 0); }
 static void linear_forward_ref(const dn_ctx *c) { linear_forward_with(c, dn_sgemm_ref_mt); }
 static void linear_backward_ref(const dn_ctx *c) { linear_backward_with(c, dn_sgemm_ref_mt, 1); }
 
