@@ -14,9 +14,14 @@ import os
 # waits at a barrier spinning for 300,000 pause instructions, milliseconds on
 # recent x86 cores; when another process wants the core, the thread the
 # spinner waits for queues behind that process and a 2-thread training step
-# becomes many times slower than one thread. A short spin keeps the
-# quiet-machine speed (the regions of a step follow each other within
-# microseconds) and gives the core away soon when it is contended
+# becomes many times slower than one thread. A short spin (1000 pauses,
+# about 25 us) gives the core away soon when it is contended; on a quiet
+# machine it costs little because the regions of a dense step follow each
+# other within about 10 us (the small products of a step run on the team
+# too, DN_RUN_MIN_FMA_PER_THREAD). A wait longer than the spin, when one
+# core runs behind the other, still puts a thread to sleep: on a virtual
+# machine whose idle cores wake slowly a 10x longer spin was up to 15-30 %
+# faster there, and 1.5-2x slower beside a busy process
 # (benchmarks/contention.py measures both). Users' own settings win.
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "1000"
