@@ -38,11 +38,15 @@ def data():
     return np.random.default_rng(0).random((N_SAMPLES, SIZES[0]), dtype=np.float32)
 
 
-def dagnet_epoch(threads, repeats):
+def dagnet_model(threads):
     from dagnet import Autoencoder
-    X = data()
     # alpha=0: no L2 term, as the torch loop's Adam has none
-    ae = Autoencoder(SIZES[1:], alpha=0.0, batch_size=BATCH, random_state=0, n_threads=threads)
+    return Autoencoder(SIZES[1:], alpha=0.0, batch_size=BATCH, random_state=0, n_threads=threads)
+
+
+def dagnet_epoch(threads, repeats):
+    X = data()
+    ae = dagnet_model(threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bench(lambda: ae.partial_fit(X), repeats)
