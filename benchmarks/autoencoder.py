@@ -38,18 +38,21 @@ def data():
     return np.random.default_rng(0).random((N_SAMPLES, SIZES[0]), dtype=np.float32)
 
 
-def dagnet_model(threads):
+def dagnet_epoch_fn(X, threads):
+    """One epoch of Autoencoder.partial_fit on X, as a function."""
     from dagnet import Autoencoder
     # alpha=0: no L2 term, as the torch loop's Adam has none
-    return Autoencoder(SIZES[1:], alpha=0.0, batch_size=BATCH, random_state=0, n_threads=threads)
+    ae = Autoencoder(SIZES[1:], alpha=0.0, batch_size=BATCH, random_state=0, n_threads=threads)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ae.partial_fit(X)
+    return run
 
 
 def dagnet_epoch(threads, repeats):
-    X = data()
-    ae = dagnet_model(threads)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bench(lambda: ae.partial_fit(X), repeats)
+    return bench(dagnet_epoch_fn(data(), threads), repeats)
 
 
 TORCH_SNIPPET = r"""

@@ -123,9 +123,9 @@ def dagnet_model():
     return m.compile("softmax_cross_entropy", "adam", learning_rate=1e-3)
 
 
-def dagnet_epoch(X, y, threads, repeats):
-    """Epochs as fit runs them: the data checked and converted once (fit's
-    first step), then one core call per epoch."""
+def dagnet_epoch_fn(X, y, threads):
+    """One epoch as fit runs it, as a function: the data checked and
+    converted once (fit's first step), then one core call per epoch."""
     from dagnet._threads import quiet_blas
     m = dagnet_model()
     m.n_threads = threads
@@ -134,7 +134,11 @@ def dagnet_epoch(X, y, threads, repeats):
     def run():
         with quiet_blas(threads):
             g.train_epoch(arrays, BATCH, shuffle=True, nthreads=threads)
-    return bench(run, repeats)
+    return run
+
+
+def dagnet_epoch(X, y, threads, repeats):
+    return bench(dagnet_epoch_fn(X, y, threads), repeats)
 
 
 def sklearn_epoch(X, y, threads, repeats):

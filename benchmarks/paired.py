@@ -37,35 +37,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def worker(model, threads, samples):
-    """One side: build the model, train one epoch to warm up, say "ready",
-    then time one epoch per line read and print its seconds."""
+    """One side: build the model, train one epoch to warm up, say "ready"
+    and where its dagnet lies, then time one epoch per line read and print
+    its seconds. The epoch is the one compare.py or autoencoder.py times."""
     sys.path.insert(0, HERE)
-    from dagnet._threads import quiet_blas
+    import dagnet
     if model == "mlp":
         import compare
         compare.N_SAMPLES = samples
-        X, y = compare.mlp_data()
-        m = compare.dagnet_model()
-        m.n_threads = threads
-        g, arrays = m._prepare_training(X, y, compare.BATCH, None)
-        batch = compare.BATCH
+        epoch = compare.dagnet_epoch_fn(*compare.mlp_data(), threads)
     else:
-        import warnings
         import autoencoder
         autoencoder.N_SAMPLES = samples
-        X = autoencoder.data()
-        ae = autoencoder.dagnet_model(threads)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ae.partial_fit(X)
-        g, arrays, batch = ae._graph, [X, X, None], autoencoder.BATCH
-
-    def epoch():
-        with quiet_blas(threads):
-            g.train_epoch(arrays, batch, shuffle=True, nthreads=threads)
-
+        epoch = autoencoder.dagnet_epoch_fn(autoencoder.data(), threads)
     epoch()
-    import dagnet
     print("ready", os.path.dirname(os.path.dirname(dagnet.__file__)), flush=True)
     for _ in sys.stdin:
         t0 = time.perf_counter()
@@ -116,19 +101,19 @@ def main():
     args = ap.parse_args()
     if args.pairs < 1 or args.samples < 1 or args.threads < 1:
         sys.exit("paired.py: --pairs, --samples and --threads must be at least 1")
-    started = {"A": start(args, side_env(args.a, args.a_env)),
-               "B": start(args, side_env(args.b, args.b_env))}
-    sides = {name: p for name, (p, _) in started.items()}
+    procs, where = {}, {}
+    for name, path, settings in (("A", args.a, args.a_env), ("B", args.b, args.b_env)):
+        procs[name], where[name] = start(args, side_env(path, settings))
     times = {"A": [], "B": []}
     try:
         for k in range(args.pairs):
             for name in ("AB" if k % 2 == 0 else "BA"):
-                p = sides[name]
+                p = procs[name]
                 p.stdin.write("go\n")
                 p.stdin.flush()
                 times[name].append(float(p.stdout.readline()))
     finally:
-        for p in sides.values():
+        for p in procs.values():
             p.stdin.close()
             p.wait()
     a, b = np.array(times["A"]), np.array(times["B"])
@@ -138,7 +123,7 @@ def main():
     for name, t, settings in (("A", a, args.a_env), ("B", b, args.b_env)):
         sps = args.samples / t
         print(f"  {name}  {np.median(sps):9.0f}  ({sps.min():.0f}-{sps.max():.0f})   dagnet from "
-              f"{started[name][1]}" + (f", {' '.join(settings)}" if settings else ""))
+              f"{where[name]}" + (f", {' '.join(settings)}" if settings else ""))
     q1, q2, q3 = np.percentile(ratio, [25, 50, 75])
     print(f"  B / A per pair: median {q2:.3f}, quartiles {q1:.3f}-{q3:.3f}")
 
