@@ -9,6 +9,17 @@
  * gradient norm, weight-decay loss) are taken in double per fixed chunk of a
  * parameter and the chunks added in order, so no result depends on the
  * number of threads.
+ *
+ * The update is a pass of its own, after backward, and not an epilogue of
+ * the GEMM that computes a weight's gradient, although there the gradient
+ * would never leave L1. That was built twice, with the same bits as this
+ * pass, and never paid on a Zen 4 core: 5.93M cycles per backward and
+ * update against 5.47M; later 0.957 times the samples per second of this
+ * pass in epochs of the 784-512-256-10 network (paired, one thread) when
+ * the GEMM asked for each block's weights and state ahead, and no faster
+ * than this pass when it did not. The update moves 24 of its 28 bytes per
+ * parameter to and from w, m and v either way, and inside the GEMM that
+ * traffic pushes the packed panels out of L2.
  */
 #include <math.h>
 #include "internal.h"
