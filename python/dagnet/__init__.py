@@ -49,3 +49,9 @@ def __getattr__(name):
         import importlib
         return getattr(importlib.import_module(_ESTIMATORS[name]), name)
     raise AttributeError(f"module 'dagnet' has no attribute {name!r}")
+
+
+def __dir__():
+    # the estimators load on first use (__getattr__); dir() and tab completion
+    # list them all the same
+    return sorted(set(globals()) | set(__all__))

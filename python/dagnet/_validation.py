@@ -4,6 +4,42 @@ values, with messages that say what was expected."""
 
 import numpy as np
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(X, name="X"):
+    """Raise ValueError if X (dense or sparse) holds finite values beyond
+    float32's range, which dagnet's core computes in: cast, they would become
+    infinities. NaN and infinities are left to the finiteness checks.
+    Returns X unchanged."""
+    data = getattr(X, "data", X) if hasattr(X, "tocsr") else X
+    data = np.asarray(data)
+    if data.size == 0 or data.dtype.kind not in "fiu" or data.dtype.itemsize < 4 \
+            or data.dtype == np.float32:
+        return X
+    # max and min separately: no temporary array as large as X
+    with np.errstate(invalid="ignore"):
+        top = max(float(np.max(data)), -float(np.min(data)))
+        if np.isnan(top) or np.isinf(top):
+            finite = data[np.isfinite(data)]
+            top = max(float(np.max(finite)), -float(np.min(finite))) if finite.size else 0.0
+    if top > FLOAT32_MAX:
+        raise ValueError(
+            f"{name} holds values up to {top:.3g} in magnitude, which exceed float32's range "
+            f"(about 3.4e38), the precision dagnet computes in; scale the data, for example "
+            f"with StandardScaler")
+    return X
+
+
+def dense_float32(X, name="X"):
+    """X (validated: finite, numeric, dense or sparse) as a C-contiguous float32
+    array, after checking that its values fit float32's range; sparse X is
+    densified (the core's kernels are dense)."""
+    check_float32_range(X, name)
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    return np.ascontiguousarray(X, dtype=np.float32)
+
 
 def as_float32(X, name="X", shape=None, allow_nan=False):
     """Return X as a C-contiguous float32 array of shape (n_samples,) + shape.
@@ -28,6 +64,7 @@ def as_float32(X, name="X", shape=None, allow_nan=False):
                              f"got {arr.ndim} dimensions with shape {arr.shape}")
         if tuple(arr.shape[1:]) != shape:
             raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
+    check_float32_range(arr, name)
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     # a float64 sum of float32 values is finite exactly when every value is,
     # and it needs no temporary array as large as X
@@ -42,9 +79,11 @@ def seed_from(random_state):
 
     if random_state is None:
         return int(np.random.randint(0, 2**31 - 1))
-    if isinstance(random_state, (int, np.integer)):
-        if random_state < 0:
-            raise ValueError(f"random_state must be >= 0, got {random_state}")
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        # scikit-learn's range for an integer seed (numpy's RandomState)
+        if not 0 <= random_state <= 2**32 - 1:
+            raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a "
+                             f"numpy RandomState; got {random_state}")
         return int(random_state)
     rs = check_random_state(random_state)
     return int(rs.randint(0, 2**31 - 1))
