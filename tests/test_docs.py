@@ -1,6 +1,7 @@
 """The examples in the docstrings run."""
 
 import doctest
+import os
 
 import pytest
 
@@ -45,18 +46,44 @@ def test_readme_examples_run():
 
 def test_tour_runs(tmp_path, monkeypatch, capsys):
     """python -m dagnet: both estimators beside scikit-learn's, the CNN beside
-    the MLP, and the RBM's picture when matplotlib is there."""
+    the MLP, every speed figure a median of alternating rounds with its
+    spread, and the pictures in the folder the tour names when matplotlib is
+    there."""
     import dagnet.__main__ as tour
 
     monkeypatch.chdir(tmp_path)
-    tour.main()
+    monkeypatch.setattr(tour, "ROUNDS", 2)
+    tour.main([])
     out = capsys.readouterr().out
-    assert "MLPClassifier" in out and "faster" in out and "log-likelihood" in out
+    assert "MLPClassifier" in out and "log-likelihood" in out
     assert "NeuralNetClassifier" in out
     assert "Autoencoder" in out and "PCA" in out
+    # three "faster" figures (MLP, Sequential, RBM), each with its rounds
+    assert out.count("x faster (median of 2 alternating rounds, ") == 3
     try:
         import matplotlib  # noqa: F401
     except ImportError:
+        assert 'pip install ".[plot]"' in out
         return
-    assert (tmp_path / "dagnet_rbm_samples.png").stat().st_size > 1000
-    assert (tmp_path / "dagnet_autoencoder.png").stat().st_size > 1000
+    folder = tmp_path / "dagnet_tour"
+    assert f"pictures: saved in {folder}" in out
+    for name in ("rbm_samples.png", "autoencoder.png", "vae_samples.png", "gan_ring.png"):
+        assert (folder / name).stat().st_size > 1000
+        assert f"saved to {os.path.join('dagnet_tour', name)}" in out
+
+
+def test_tour_out_folder(tmp_path, monkeypatch):
+    """--out names the pictures' folder."""
+    import dagnet.__main__ as tour
+
+    pytest.importorskip("matplotlib")
+    saved = []
+    monkeypatch.setattr(tour, "_save", lambda fig, out, name: saved.append((out, name)))
+    monkeypatch.setattr(tour, "tour_mlp", lambda *a: None)
+    monkeypatch.setattr(tour, "tour_nn", lambda *a: None)
+    monkeypatch.setattr(tour, "tour_cnn", lambda *a: None)
+    monkeypatch.setattr(tour, "tour_rbm", lambda X_train, X_test, out: None)
+    monkeypatch.setattr(tour, "tour_autoencoder", lambda X_train, X_test, out: None)
+    monkeypatch.setattr(tour, "tour_vae", lambda X_train, X_test, out: None)
+    tour.main(["--out", str(tmp_path / "pics")])
+    assert saved == [(str(tmp_path / "pics"), "gan_ring.png")]
