@@ -8,9 +8,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dagnet import _core
+from dagnet._validation import check_float32_range
 from dagnet.neural_network._base import store_params
 from dagnet.neural_network._mlp import MLPClassifier
-from dagnet.neural_network._rbm import BernoulliRBM, GaussianBernoulliRBM, _positive_int
+from dagnet.neural_network._rbm import (BernoulliRBM, GaussianBernoulliRBM, _check_random_state,
+                                        _diverged, _positive_int, _rollback)
 
 _STREAM_DOWN = 0x444F574E  # "DOWN": the down pass of DBN.sample
 
@@ -62,13 +64,28 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                  weight_decay=0.0, verbose=0, random_state=None, n_threads=None):
         store_params(self, locals())
 
-    def _make_rbms(self):
-        sizes = _layer_sizes(self.hidden_layer_sizes)
+    def _check_params(self):
+        _layer_sizes(self.hidden_layer_sizes)
         if self.visible not in ("bernoulli", "gaussian"):
             raise ValueError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible!r}")
+        _check_random_state(self.random_state)
+
+    def _validate(self, X, reset):
+        """X validated (dense or CSR, float64 or float32), its values within
+        float32's range, which the RBMs compute in."""
+        X = validate_data(self, X, reset=reset, accept_sparse="csr",
+                          dtype=(np.float64, np.float32))
+        return check_float32_range(X, "X")
+
+    @property
+    def _n_features_out(self):
+        """Output features of transform, for get_feature_names_out."""
+        return self.rbms_[-1].components_.shape[0]
+
+    def _make_rbms(self):
         rng = check_random_state(self.random_state)
         rbms = []
-        for i, units in enumerate(sizes):
+        for i, units in enumerate(_layer_sizes(self.hidden_layer_sizes)):
             cls = GaussianBernoulliRBM if (i == 0 and self.visible == "gaussian") else BernoulliRBM
             lr = self.learning_rate * (0.1 if cls is GaussianBernoulliRBM else 1.0)
             rbms.append(cls(n_components=units, learning_rate=lr, batch_size=self.batch_size,
@@ -89,20 +106,43 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            When the training of an RBM diverges. A fit that raises leaves
+            the network as it was before the call.
         """
         return self._fit_weighted(X, None)
 
     def _fit_weighted(self, X, sample_weight):
         """fit, with every RBM's statistics weighted by sample_weight (see
         BernoulliRBM._fit_weighted)."""
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+        with _rollback(self):
+            self._check_params()
+            X = self._validate(X, reset=True)
+            self._start()
+            self._train_stack(X, lambda rbm, h: rbm._fit_weighted(h, sample_weight))
+        return self
+
+    def _start(self):
         self.rbms_ = self._make_rbms()
         self._seed = self.rbms_[0].random_state
         self._draws = 0
+
+    def _train_stack(self, X, train):
+        """Bottom up, train(rbm, h) each RBM on the activations h of the one
+        below; a divergence is reported with the layer and the network's
+        own parameters."""
         h = X
-        for rbm in self.rbms_:
-            h = rbm._fit_weighted(h, sample_weight).transform(h)
-        return self
+        for i, rbm in enumerate(self.rbms_):
+            try:
+                h = train(rbm, h).transform(h)
+            except FloatingPointError as e:
+                raise _diverged(f"the training of RBM {i} (0 is the bottom)",
+                                "the network is left as it was before the call",
+                                "learning_rate", self.learning_rate,
+                                self.visible == "gaussian" and i == 0) from e
 
     def partial_fit(self, X, y=None):
         """One update of every RBM on X (a single minibatch), bottom up.
@@ -115,21 +155,25 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            When an update diverges. A call that raises, for this or any
+            other reason, leaves the network exactly as it was.
         """
-        first = not hasattr(self, "rbms_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32),
-                          reset=first)
-        if first:
-            self.rbms_ = self._make_rbms()
-            self._seed = self.rbms_[0].random_state
-            self._draws = 0
-        h = X
-        for rbm in self.rbms_:
-            h = rbm.partial_fit(h).transform(h)
+        with _rollback(self):
+            self._check_params()
+            first = not hasattr(self, "rbms_")
+            X = self._validate(X, reset=first)
+            if first:
+                self._start()
+            self._train_stack(X, lambda rbm, h: rbm.partial_fit(h))
         return self
 
     def transform(self, X):
-        """Activation probabilities of the top hidden layer.
+        """Activation probabilities of the top hidden layer, computed in
+        float32; returned in X's floating dtype (float64 for integers).
 
         Parameters
         ----------
@@ -140,8 +184,7 @@ class DBN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         h : ndarray of shape (n_samples, hidden_layer_sizes[-1])
         """
         check_is_fitted(self)
-        h = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32),
-                          reset=False)
+        h = self._validate(X, reset=False)
         for rbm in self.rbms_:
             h = rbm.transform(h)
         return h
@@ -246,7 +289,11 @@ class DBNClassifier(MLPClassifier):
                         batch_size=self.pretrain_batch_size, n_iter=self.pretrain_n_iter,
                         method=self.pretrain_method, k=self.pretrain_k,
                         random_state=self._arch["seed"], n_threads=self.n_threads)
-        self.dbn_._fit_weighted(*self._pretrain)
+        try:
+            self.dbn_._fit_weighted(*self._pretrain)
+        except FloatingPointError as e:
+            raise _diverged("the RBM pre-training", "the network is left untrained",
+                            "pretrain_learning_rate", self.pretrain_learning_rate, False) from e
         # seed 002, 9: RBM i's W (hidden, visible) and hidden bias become
         # dense layer i's weight (inputs, units) = W^T and its bias
         for coef, intercept, rbm in zip(self.coefs_, self.intercepts_, self.dbn_.rbms_):

@@ -3,6 +3,8 @@ section 8): BernoulliRBM, scikit-learn's estimator with more training
 methods, sampling and likelihood estimates, and GaussianBernoulliRBM for
 real-valued standardised data."""
 
+import contextlib
+import copy
 import numbers
 import time
 
@@ -13,9 +15,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
+from dagnet._validation import FLOAT32_MAX, dense_float32
 from dagnet.neural_network._base import store_params
 
-_EXACT_LOG_Z_UNITS = 20  # enumerate the smaller layer up to 2^20 states; AIS beyond
+# Exact log Z while the enumeration costs at most 2^24 (states times the units
+# summed out in each): about half a second; annealed importance sampling beyond
+_EXACT_LOG_Z_COST = 2**24
 _STREAM_GIBBS = 0x4749424253  # "GIBBS": gibbs() and sample() draws, one block per call
 
 
@@ -25,6 +30,54 @@ def _positive_int(name, value, allow_none=False):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, "
                          f"got {value!r}")
+
+
+def _check_random_state(value):
+    """Raise the ValueError of an invalid random_state before anything changes."""
+    try:
+        check_random_state(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy "
+                         f"RandomState; got {value!r}") from None
+
+
+def _exact_log_z_cost(n_hidden, n_visible, visible):
+    """States times units summed out in each, of the core's exact log Z: it
+    enumerates the smaller layer, and always the hidden one under Gaussian
+    visible units (those are integrated out)."""
+    if visible == "gaussian" or n_hidden <= n_visible:
+        return 2.0**n_hidden * n_visible
+    return 2.0**n_visible * n_hidden
+
+
+def _diverged(what, kept, lr_name, lr, gaussian):
+    """The FloatingPointError for a training that diverged: what diverged,
+    what state the estimator was left in, and what to do."""
+    hint = (", and standardise X to zero mean and unit variance per feature (for example "
+            "with StandardScaler)" if gaussian else "")
+    return FloatingPointError(f"{what} diverged (its statistics or parameters stopped being "
+                              f"finite); {kept}. Lower {lr_name} (now {lr}){hint}")
+
+
+@contextlib.contextmanager
+def _rollback(estimator):
+    """Run a block that updates estimator; if it raises, put every attribute
+    back exactly as it was (arrays updated in place, persistent chains,
+    counters, random-number positions) and let the error through. The
+    constructor's parameters are kept as the same objects; a RandomState
+    among them gets its position back."""
+    params = estimator.get_params(deep=False)
+    saved = copy.deepcopy(estimator.__dict__, {id(v): v for v in params.values()})
+    states = [(rs, rs.get_state()) for rs in params.values()
+              if isinstance(rs, np.random.RandomState)]
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        for rs, state in states:
+            rs.set_state(state)
+        raise
 
 
 def _nonnegative_real(name, value, upper=None):
@@ -44,9 +97,9 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _check_params(self):
         _positive_int("n_components", self.n_components)
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0
-                and np.isfinite(self.learning_rate)):
-            raise ValueError(f"learning_rate must be a positive number, got "
-                             f"{self.learning_rate!r}")
+                and self.learning_rate <= FLOAT32_MAX):
+            raise ValueError(f"learning_rate must be a positive number within float32's "
+                             f"range, got {self.learning_rate!r}")
         _positive_int("batch_size", self.batch_size)
         _positive_int("n_iter", self.n_iter)
         if self.method not in ("pcd", "cd"):
@@ -59,15 +112,15 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.ais_runs < 2:
             raise ValueError(f"ais_runs must be >= 2, got {self.ais_runs}")
         _positive_int("ais_betas", self.ais_betas)
+        _check_random_state(self.random_state)
         resolve_threads(self.n_threads)
 
-    def _validate(self, X, reset):
+    def _validate(self, X, reset, name="X"):
+        """X as the core's dense float32 rows, and X's floating dtype (float64
+        for integers), which the results are returned in."""
         X = validate_data(self, X, reset=reset, accept_sparse="csr",
                           dtype=(np.float64, np.float32))
-        dtype = X.dtype
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        return np.ascontiguousarray(X, dtype=np.float32), dtype
+        return dense_float32(X, name), X.dtype
 
     def _nthreads(self):
         return resolve_threads(self.n_threads)
@@ -79,6 +132,11 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _params(self):
         return self.components_, self.intercept_visible_, self.intercept_hidden_
+
+    @property
+    def _n_features_out(self):
+        """Output features of transform, for get_feature_names_out."""
+        return self.components_.shape[0]
 
     # --- fitting -----------------------------------------------------------------
 
@@ -110,18 +168,27 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self._draws = 0
         self._log_z = None
 
-    def _train(self, X, batch_size, monitor, sample_weight=None):
-        recipe = self._sklearn_recipe()
-        err, self._epoch = _core.rbm_train_epoch(
-            self.components_, self.intercept_visible_, self.intercept_hidden_, X,
-            method=self.method, k=self.k, batch_size=batch_size,
-            learning_rate=self.learning_rate, momentum=self.momentum, l2=self.weight_decay,
-            shuffle=False, neg_per_batch=recipe, monitor=monitor, seed=self._seed,
-            chains=self.h_samples_ if self.method == "pcd" else None,
-            velocities=self._velocities if self.momentum > 0 else None, epoch=self._epoch,
-            visible=self._visible, sample_weight=sample_weight, nthreads=self._nthreads())
+    def _train(self, X, batch_size, sample_weight=None):
+        """One epoch over X, updating the model in place. Raises
+        FloatingPointError with advice when the training diverges; the caller
+        restores the model (see _rollback)."""
+        try:
+            _, self._epoch = _core.rbm_train_epoch(
+                *self._params(), X, method=self.method, k=self.k, batch_size=batch_size,
+                learning_rate=self.learning_rate, momentum=self.momentum,
+                l2=self.weight_decay, shuffle=False, neg_per_batch=self._sklearn_recipe(),
+                seed=self._seed, chains=self.h_samples_ if self.method == "pcd" else None,
+                velocities=self._velocities if self.momentum > 0 else None,
+                epoch=self._epoch, visible=self._visible, sample_weight=sample_weight,
+                nthreads=self._nthreads())
+            if not all(np.isfinite(p).all() for p in self._params()):
+                raise FloatingPointError("the weights or biases are no longer finite")
+        except FloatingPointError as e:
+            raise _diverged(f"{type(self).__name__}'s training",
+                            "the model keeps its parameters from before the failed update",
+                            "learning_rate", self.learning_rate,
+                            self._visible == "gaussian") from e
         self._log_z = None
-        return err
 
     def fit(self, X, y=None):
         """Fit the model to X, ``n_iter`` epochs of CD-k or PCD-k.
@@ -134,6 +201,12 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            When the training diverges; the model keeps the parameters of the
+            last epoch that finished.
         """
         return self._fit_weighted(X, None)
 
@@ -149,7 +222,8 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         with quiet_blas(nt):
             for it in range(1, self.n_iter + 1):
                 t0 = time.perf_counter()
-                self._train(X, self.batch_size, monitor=False, sample_weight=sample_weight)
+                with _rollback(self):
+                    self._train(X, self.batch_size, sample_weight=sample_weight)
                 if self.verbose:
                     print(f"[{type(self).__name__}] Iteration {it}, "
                           f"{self._progress_figure(X)}, time = {time.perf_counter() - t0:.2f}s")
@@ -166,21 +240,29 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            When the update diverges. A call that raises, for this or any
+            other reason, leaves the model exactly as it was.
         """
-        self._check_params()
-        first = not hasattr(self, "components_")
-        X, _ = self._validate(X, reset=first)
-        if first:
-            self._initialize(X.shape[1])
-            self._set_base_rate(X)
-        with quiet_blas(self._nthreads()):
-            self._train(X, X.shape[0], monitor=False)
+        with _rollback(self):
+            self._check_params()
+            first = not hasattr(self, "components_")
+            X, _ = self._validate(X, reset=first)
+            if first:
+                self._initialize(X.shape[1])
+                self._set_base_rate(X)
+            with quiet_blas(self._nthreads()):
+                self._train(X, X.shape[0])
         return self
 
     # --- the conditionals --------------------------------------------------------
 
     def transform(self, X):
-        """Hidden activation probabilities p(h = 1 | v).
+        """Hidden activation probabilities p(h = 1 | v), computed in float32;
+        returned in X's floating dtype (float64 for integers).
 
         Parameters
         ----------
@@ -188,7 +270,7 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         Returns
         -------
-        h : ndarray of shape (n_samples, n_components), X's float dtype
+        h : ndarray of shape (n_samples, n_components)
         """
         check_is_fitted(self)
         X, dtype = self._validate(X, reset=False)
@@ -197,19 +279,22 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return h.astype(dtype, copy=False)
 
     def gibbs(self, v):
-        """One Gibbs step v -> h -> v.
+        """One Gibbs step v -> h -> v, computed in float32.
 
         Parameters
         ----------
-        v : array-like of shape (n_samples, n_features)
+        v : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         v_new : ndarray of shape (n_samples, n_features)
+            bool for Bernoulli visible units, as scikit-learn's BernoulliRBM
+            returns; real values in v's floating dtype for Gaussian ones.
         """
         check_is_fitted(self)
-        v, dtype = self._validate(v, reset=False)
-        return self._gibbs_from(v, 1, from_hidden=False).astype(dtype, copy=False)
+        v, dtype = self._validate(v, reset=False, name="v")
+        v_new = self._gibbs_from(v, 1, from_hidden=False)
+        return v_new.astype(bool if self._visible == "bernoulli" else dtype, copy=False)
 
     def _gibbs_from(self, start, steps, from_hidden, mean=False):
         """Block Gibbs from start; every call draws fresh numbers (the next
@@ -253,15 +338,17 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     # --- likelihoods -------------------------------------------------------------
 
     def log_partition(self):
-        """log Z: exact when the smaller layer has at most 20 units, else
-        estimated by annealed importance sampling from a base-rate model
-        (``ais_runs`` runs of ``ais_betas`` intermediate distributions).
-        Cached until the model changes."""
+        """log Z: exact where enumerating is cheap (2^n states of the
+        enumerated layer, times the units of the other, at most 2^24; the
+        enumerated layer is the smaller one, always the hidden one under
+        Gaussian visible units), else estimated by annealed importance
+        sampling from a base-rate model (``ais_runs`` runs of ``ais_betas``
+        intermediate distributions). Cached until the model changes."""
         check_is_fitted(self)
         if self._log_z is None:
             m = self._params()
             nt = self._nthreads()
-            if min(self.components_.shape) <= _EXACT_LOG_Z_UNITS:
+            if _exact_log_z_cost(*self.components_.shape, self._visible) <= _EXACT_LOG_Z_COST:
                 self._log_z = _core.rbm_log_z_exact(*m, visible=self._visible, nthreads=nt)
             else:
                 res = _core.rbm_log_z_ais(*m, visible=self._visible, n_runs=self.ais_runs,
@@ -270,18 +357,24 @@ class _BaseRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 self._log_z = res["log_z"]
         return self._log_z
 
-    def log_likelihood(self, X):
-        """log p(v) = -F(v) - log Z per sample (log Z from log_partition)."""
+    def _log_likelihood(self, X):
+        """log p(v) per sample in float64, and X's floating dtype."""
         check_is_fitted(self)
-        X, _ = self._validate(X, reset=False)
+        X, dtype = self._validate(X, reset=False)
         fe = _core.rbm_free_energy(*self._params(), X, visible=self._visible,
                                    nthreads=self._nthreads())
-        return -fe - self.log_partition()
+        return -fe - self.log_partition(), dtype
+
+    def log_likelihood(self, X):
+        """log p(v) = -F(v) - log Z per sample (log Z from log_partition),
+        computed from float32 parameters; returned in X's floating dtype."""
+        ll, dtype = self._log_likelihood(X)
+        return ll.astype(dtype, copy=False)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of X under the model, with log Z estimated by
-        AIS (exact for small models)."""
-        return float(np.mean(self.log_likelihood(X)))
+        """Mean log-likelihood of X under the model, with log Z exact for
+        small models and estimated by AIS beyond (see log_partition)."""
+        return float(np.mean(self._log_likelihood(X)[0]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -355,7 +448,8 @@ class BernoulliRBM(_BaseRBM):
     def score_samples(self, X):
         """Log pseudo-likelihood of each sample, exact over all features:
         sum_i log p(v_i | v_-i). scikit-learn's estimates the same sum from
-        one randomly flipped feature; this one has no randomness.
+        one randomly flipped feature; this one has no randomness. Computed
+        in float32; returned in X's floating dtype.
 
         Parameters
         ----------
@@ -366,8 +460,9 @@ class BernoulliRBM(_BaseRBM):
         pseudo_likelihood : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X, _ = self._validate(X, reset=False)
-        return _core.rbm_pseudo_likelihood(*self._params(), X, nthreads=self._nthreads())
+        X, dtype = self._validate(X, reset=False)
+        pl = _core.rbm_pseudo_likelihood(*self._params(), X, nthreads=self._nthreads())
+        return pl.astype(dtype, copy=False)
 
     def _progress_figure(self, X):
         return f"pseudo-likelihood = {self.score_samples(X).mean():.2f}"
@@ -408,11 +503,13 @@ class GaussianBernoulliRBM(_BaseRBM):
         store_params(self, locals())
 
     def score_samples(self, X):
-        """Log-likelihood of each sample, log p(v) = -F(v) - log Z.
+        """Log-likelihood of each sample, log p(v) = -F(v) - log Z (see
+        log_partition), computed from float32 parameters; returned in X's
+        floating dtype.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
