@@ -27,7 +27,12 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from _timing import bench, use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
+
+from compare import find_torch_python, torch_run  # noqa: E402
 from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 SIZES = (784, 256, 64)
@@ -60,7 +65,7 @@ import json, os, sys, time
 import numpy as np
 import torch
 sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
-from _quiet import wait_idle
+from _timing import bench
 threads, repeats, n, batch = (int(a) for a in sys.argv[1:5])
 sizes = json.loads(sys.argv[5])
 torch.set_num_threads(threads)
@@ -81,12 +86,7 @@ def epoch():
         opt.zero_grad(set_to_none=True)
         lossf(model(xb), xb).backward()
         opt.step()
-def stats(t):
-    t = np.asarray(t); return [float(np.median(t)), float(t.min()), float(t.max())]
-time.sleep(0.3); wait_idle(); epoch(); out = []
-for _ in range(repeats):
-    t0 = time.perf_counter(); epoch(); out.append(time.perf_counter() - t0)
-print(json.dumps({"version": torch.__version__, "epoch": stats(out)}))
+print(json.dumps({"version": torch.__version__, "epoch": bench(epoch, repeats)}))
 """
 
 

@@ -22,42 +22,19 @@ import sys
 import time
 import warnings
 
-if os.environ.get("OPENBLAS_CORETYPE"):
-    env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE")
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import bench, stats, use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _quiet import wait_idle  # noqa: E402
 from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 MLP_SIZES = (784, 512, 256, 10)
 N_SAMPLES, BATCH = 60_000, 128
-
-
-def stats(times):
-    t = np.asarray(times)
-    return float(np.median(t)), float(t.min()), float(t.max())
-
-
-def bench(fn, repeats, warmup=1):
-    # let the thread pools of the library measured before go idle (OpenBLAS
-    # and OpenMP workers spin for a while after their last job and would take
-    # the second core from the library measured now), and other processes
-    # leave the cores alone
-    time.sleep(0.3)
-    wait_idle()
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return stats(out)
 
 
 def mlp_data(seed=0):
@@ -187,16 +164,9 @@ import json, os, sys, time
 import numpy as np
 import torch
 sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
-from _quiet import wait_idle
+from _timing import bench
 what, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
-def stats(t):
-    t = np.asarray(t); return [float(np.median(t)), float(t.min()), float(t.max())]
-def bench(fn, repeats):
-    time.sleep(0.3); wait_idle(); fn(); out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
-    return stats(out)
 if what == "gemm":
     res = {}
     for n in json.loads(sys.argv[4]):
@@ -236,8 +206,12 @@ def torch_run(python, args, snippet=None):
     env = dict(os.environ)
     env.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296",
                DAGNET_BENCH_DIR=os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([python, "-c", snippet or TORCH_SNIPPET] + [str(a) for a in args],
-                       capture_output=True, text=True, env=env)
+    try:
+        r = subprocess.run([python, "-c", snippet or TORCH_SNIPPET] + [str(a) for a in args],
+                           capture_output=True, text=True, env=env)
+    except OSError as e:
+        print(f"  (torch could not be run with {python}: {e})")
+        return None
     if r.returncode != 0:
         print(f"  (torch failed: {r.stderr.strip().splitlines()[-1:]})")
         return None

@@ -25,6 +25,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _timing import use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
+
 from compare import BATCH, MLP_SIZES, TORCH_SNIPPET, find_torch_python  # noqa: E402
 from _quiet import wait_idle  # noqa: E402
 

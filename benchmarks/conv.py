@@ -21,7 +21,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import bench, find_torch_python, torch_run  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from _timing import bench, use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
+
+from compare import find_torch_python, torch_run  # noqa: E402
 from _rounds import median_of, parser, print_ratios, rounds_of, take_turns  # noqa: E402
 
 BATCH, SHAPE = 64, (3, 32, 32)
@@ -57,18 +62,9 @@ import json, os, sys, time
 import numpy as np
 import torch
 sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
-from _quiet import wait_idle
+from _timing import bench
 threads, repeats, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
-def stats(t):
-    t = np.asarray(t); return float(np.median(t)), float(t.min()), float(t.max())
-def bench(fn, repeats, warmup=2):
-    time.sleep(0.3); wait_idle()
-    for _ in range(warmup): fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
-    return stats(out)
 res = {"version": torch.__version__}
 X0 = torch.from_numpy(np.random.default_rng(0).standard_normal((batch, 3, 32, 32), dtype=np.float32))
 for fmt in ("nchw", "channels_last"):
@@ -86,7 +82,7 @@ for fmt in ("nchw", "channels_last"):
         out = model(X).flatten(1)
         loss = 0.5 * (out * out).sum(1).mean()
         loss.backward()
-    res[fmt] = bench(step, repeats)
+    res[fmt] = bench(step, repeats, warmup=2)
 print(json.dumps(res))
 """
 

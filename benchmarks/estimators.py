@@ -30,14 +30,14 @@ import sys
 import time
 import warnings
 
-if os.environ.get("OPENBLAS_CORETYPE"):
-    env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE")
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import stats, use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _quiet import wait_idle  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -66,11 +66,6 @@ def quiet_fit(model, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)
-
-
-def stats(values):
-    v = np.asarray(values, dtype=float)
-    return float(np.median(v)), float(v.min()), float(v.max())
 
 
 def fmt(s, digits=1, scale=1.0):

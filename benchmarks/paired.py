@@ -34,6 +34,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _timing import BLAS_OVERRIDES  # noqa: E402
 
 
 def worker(model, threads, samples):
@@ -62,7 +64,8 @@ def side_env(path, assignments):
     if path != "-" and not os.path.isdir(os.path.join(path, "dagnet")):
         sys.exit(f"paired.py: {path} holds no dagnet package; give the folder that holds it")
     env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE", None)  # as compare.py runs (it would re-run itself without)
+    for k in BLAS_OVERRIDES:  # as compare.py runs (it re-runs itself without them)
+        env.pop(k, None)
     if path != "-":
         env["PYTHONPATH"] = os.path.abspath(path)
     for a in assignments:

@@ -21,7 +21,12 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from estimators import bench_pair, fmt, limited  # noqa: E402  (re-runs without OPENBLAS_CORETYPE)
+from _timing import use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()
+
+from estimators import bench_pair, fmt, limited  # noqa: E402
 
 import numpy as np  # noqa: E402
 

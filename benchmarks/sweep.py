@@ -59,22 +59,16 @@ import subprocess
 import sys
 import tempfile
 
-if __name__ == "__main__" and ("OPENBLAS_CORETYPE" in os.environ
-                               or "OPENBLAS_L2_SIZE" in os.environ):
-    # before numpy loads OpenBLAS: let it choose its kernels as on a user's machine
-    _env = {k: v for k, v in os.environ.items()
-            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    os.execve(sys.executable, [sys.executable] + sys.argv, _env)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _timing import bench, use_default_blas  # noqa: E402
+
+if __name__ == "__main__":
+    use_default_blas()  # before numpy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 from _rounds import median_of, parser, rounds_of, take_turns  # noqa: E402
-
-# compare.py (bench, shape_operands, torch_run, ...) is imported where it is
-# used: at import it re-runs the process when OPENBLAS_CORETYPE is set, which
-# asv, importing this module for its shape lists, must not see.
 
 
 # --- the grid -----------------------------------------------------------------------
@@ -248,18 +242,9 @@ import json, os, sys, time
 import numpy as np
 import torch
 sys.path.insert(0, os.environ["DAGNET_BENCH_DIR"])
-from _quiet import wait_idle
+from _timing import bench
 threads, repeats, blocks = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
 torch.set_num_threads(threads)
-def stats(t):
-    t = np.asarray(t); return float(np.median(t)), float(t.min()), float(t.max())
-def bench(fn, repeats, warmup=2):
-    time.sleep(0.3); wait_idle()
-    for _ in range(warmup): fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
-    return stats(out)
 def model_of(b):
     mods, c = [], b["input"][0]
     for layer in b["layers"]:
@@ -286,7 +271,7 @@ for name, b in blocks:
             out = model(X).flatten(1)
             loss = 0.5 * (out * out).sum(1).mean()
             loss.backward()
-        res[fmt][name] = bench(step, repeats)
+        res[fmt][name] = bench(step, repeats, warmup=2)
 print(json.dumps(res))
 """
 
