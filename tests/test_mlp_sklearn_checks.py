@@ -1,4 +1,5 @@
-"""scikit-learn's estimator checks on MLPClassifier and MLPRegressor.
+"""scikit-learn's estimator checks on MLPClassifier and MLPRegressor, as
+constructed without arguments and with other settings.
 
 scikit-learn runs its own MLPs with max_iter=100 and lists no expected
 failures for them; it runs check_sample_weight_equivalence_* with
@@ -20,6 +21,8 @@ FLOAT32 = ("float32 core: weighted and repeated rows agree to float32 rounding, 
            "asks for rtol=1e-7; test_mlp.py checks the equivalence at float32 tolerance")
 
 ESTIMATORS = [
+    MLPClassifier(),
+    MLPRegressor(),
     MLPClassifier(max_iter=100),
     MLPRegressor(max_iter=100),
     MLPClassifier(solver="lbfgs", activation="logistic", max_iter=100),

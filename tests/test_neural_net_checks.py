@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks on NeuralNetClassifier and
-NeuralNetRegressor: the default network (one Dense layer for rows), and
+NeuralNetRegressor: as constructed without arguments and with max_iter=100
+(the default network, one Dense layer for rows), and
 small convolutional networks reading each row as an image of -1 channels of
 1x1 pixels (the checks' data has from 1 to 20-odd features, so input_shape
 leaves the channel count to the data).
@@ -17,6 +18,8 @@ from dagnet import NeuralNetClassifier, NeuralNetRegressor
 from dagnet.nn import Conv2D, Flatten
 
 ESTIMATORS = [
+    NeuralNetClassifier(),
+    NeuralNetRegressor(),
     NeuralNetClassifier(max_iter=100),
     NeuralNetRegressor(max_iter=100),
     NeuralNetClassifier(input_shape=(-1, 1, 1), max_iter=20, learning_rate_init=0.01),

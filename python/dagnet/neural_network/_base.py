@@ -14,6 +14,14 @@ The fitted weights live in the core's parameter arena: ``coefs_`` and
 ``intercepts_`` are float32 views of it, so writing into them changes the
 model (assigning new arrays to them works too: they are copied in before the
 next prediction). Pickling stores copies and rebuilds the network.
+
+The core computes in float32: X and y are checked to fit float32's range
+before the cast, and predictions come back in scikit-learn's dtypes
+(float32 for float32 X given to a model fitted on float32 X, else float64).
+A fit whose loss diverges (becomes non-finite, or grows more than
+DIVERGENCE_FACTOR times the loss at the initial weights) stops, keeps the
+last weights before the divergence (the best validation weights with early
+stopping) and says so.
 """
 
 import numbers
@@ -29,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dagnet import _core
 from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
-from dagnet._validation import seed_from
+from dagnet._validation import check_float32_range, dense_float32, seed_from
 from dagnet.nn.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 
 # scikit-learn's hidden activations, and the engine's under their own names
@@ -40,6 +48,11 @@ SCHEDULES = ("constant", "invscaling", "adaptive")
 NORMALIZATIONS = (None, "batch", "layer")
 _STOCHASTIC = ("sgd", "adam")
 _LBFGS_CHUNK = 4096  # samples per core call when L-BFGS evaluates the whole data set
+# an epoch diverged when its loss is not finite, or its data term is more
+# than this many times that of the weights the model started training from
+DIVERGENCE_FACTOR = 1e4
+NOT_FINITE_AT_START = ("the loss is not finite at the initial weights; scale the features (e.g. "
+                       "with StandardScaler) and check y")
 LBFGS_NEEDS_DETERMINISTIC = ("solver='lbfgs' minimises one deterministic objective over the "
                              "whole data set, which dropout and batch normalisation do not "
                              "have; use solver='adam' or 'sgd'")
@@ -92,6 +105,9 @@ class BaseMLP(BaseEstimator):
 
     # the fitted attributes that view the core's memory (not pickled)
     _GRAPH_VIEWS = ("coefs_", "intercepts_", "_coef_views", "_intercept_views")
+    # what a user may set on an unfitted estimator as the weights partial_fit,
+    # or fit with warm_start=True, starts from
+    _WEIGHT_ATTRS = ("coefs_", "intercepts_")
 
     # --- the parameters ----------------------------------------------------------
 
@@ -193,6 +209,14 @@ class BaseMLP(BaseEstimator):
         g.compile(arch["seed"])
         return g
 
+    def _new_graph(self, runs=0):
+        """The graph of self._arch, counting its runs: the core draws
+        dropout's masks from a stream keyed by the runs, so a graph rebuilt
+        from a pickle is told the original's (`runs`) and makes them up
+        before it trains (see CountedGraph)."""
+        from dagnet.neural_network._generative import counted  # (it imports this module)
+        return counted(self._make_graph(self._arch), runs)
+
     def _bind_views(self):
         """coefs_ and intercepts_ as views of the core's parameters."""
         params = {name: value for name, _, value, _, _ in self._graph.params()}
@@ -204,23 +228,55 @@ class BaseMLP(BaseEstimator):
         self.n_layers_ = n + 1
 
     def _sync_params(self):
-        """Copy in coefs_ / intercepts_ that were replaced by new arrays."""
-        for mine, views, name in ((self.coefs_, self._coef_views, "coefs_"),
-                                  (self.intercepts_, self._intercept_views, "intercepts_")):
-            if len(mine) != len(views):
-                raise ValueError(f"{name} has {len(mine)} arrays; the network has {len(views)}")
+        """Copy in coefs_ / intercepts_ that were replaced by new arrays (or
+        set before the first fit, see _given_weights), after checking them
+        against the network's shapes."""
+        for name, views in (("coefs_", self._coef_views), ("intercepts_", self._intercept_views)):
+            mine = getattr(self, name)
+            listed = isinstance(mine, (list, tuple))
+            if listed and len(mine) == len(views) and all(a is v for a, v in zip(mine, views)):
+                continue
+            shapes = [v.shape for v in views]
+            if not listed or len(mine) != len(views):
+                got = f"{len(mine)} arrays" if listed else f"a {type(mine).__name__}"
+                raise ValueError(f"{name} must be a list of {len(views)} arrays of shapes "
+                                 f"{shapes}, one per layer; got {got}")
+            mine = list(mine)
             for i, (a, v) in enumerate(zip(mine, views)):
                 if a is v:
                     continue
-                a = np.asarray(a, dtype=np.float32)
+                a = np.asarray(a)
                 if a.shape != v.shape:
                     raise ValueError(f"{name}[{i}] has shape {a.shape}; the network needs "
-                                     f"{v.shape}")
+                                     f"{v.shape} ({name} has shapes {shapes})")
+                a = dense_float32(a, f"{name}[{i}]")
+                if not np.isfinite(a.sum(dtype=np.float64)):
+                    raise ValueError(f"{name}[{i}] holds NaN or infinity; give finite weights")
                 v[...] = a
                 mine[i] = v
+            setattr(self, name, mine)
 
-    def _snapshot(self):
-        return [value.copy() for _, _, value, _, _ in self._graph.params()]
+    def _given_weights(self, incremental):
+        """The coefs_ / intercepts_ a user set on an unfitted estimator before
+        partial_fit or a fit with warm_start=True: the training starts from
+        them (scikit-learn continues from the coefs_ an estimator has)."""
+        if hasattr(self, "_graph") or not (incremental or self.warm_start):
+            return {}
+        return {name: getattr(self, name) for name in self._WEIGHT_ATTRS if hasattr(self, name)}
+
+    def _snapshot(self, into=None):
+        """Copies of every parameter, written into the arrays of an earlier
+        snapshot when given."""
+        if into is None:
+            return [value.copy() for _, _, value, _, _ in self._graph.params()]
+        for (_, _, value, _, _), saved in zip(self._graph.params(), into):
+            saved[...] = value
+        return into
+
+    def _params_finite(self):
+        # a float64 sum of float32 values is finite exactly when every value is
+        return all(np.isfinite(value.sum(dtype=np.float64))
+                   for _, _, value, _, _ in self._graph.params())
 
     def _restore(self, snapshot):
         for (_, _, value, _, _), saved in zip(self._graph.params(), snapshot):
@@ -242,17 +298,11 @@ class BaseMLP(BaseEstimator):
     # --- data --------------------------------------------------------------------
 
     def _validate_X(self, X, reset):
-        X = validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"],
-                          dtype=np.float32)
-        return self._dense32(X)
-
-    @staticmethod
-    def _dense32(X):
-        """X (checked finite by validate_data) as C-contiguous float32;
-        sparse X is densified (the core's kernels are dense)."""
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        return np.ascontiguousarray(X, dtype=np.float32)
+        """X checked (numeric, finite, n_features_in_) and kept in float64 or
+        float32 as scikit-learn keeps it; dense_float32 makes the core's copy
+        after checking the values fit float32."""
+        return validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32))
 
     @staticmethod
     def _check_sample_weight(sample_weight, n):
@@ -264,12 +314,13 @@ class BaseMLP(BaseEstimator):
         if sw.ndim != 1 or sw.shape[0] != n:
             raise ValueError(f"sample_weight.shape == {sw.shape}, expected ({n},)!")
         if not np.all(np.isfinite(sw)):
-            raise ValueError("sample_weight contains NaN or infinity")
+            raise ValueError("sample_weight contains NaN or infinity; give finite weights")
         if np.any(sw < 0):
-            raise ValueError("Negative values in data passed to sample_weight")
+            raise ValueError(f"sample_weight has negative values (the lowest is {sw.min():g}); "
+                             f"give weights >= 0 (a weight of 0 leaves a sample out)")
         if n and not np.any(sw > 0):
             raise ValueError("Sample weights must contain at least one non-zero number.")
-        return sw
+        return check_float32_range(sw, "sample_weight")
 
     def _nthreads(self):
         return resolve_threads(self.n_threads)
@@ -288,14 +339,19 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         net = self._check_params()
         first_pass = not hasattr(self, "_graph") or (not self.warm_start and not incremental)
+        given = self._given_weights(incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        X = self._dense32(X)
+        dtype = X.dtype
+        X = dense_float32(X)
         n_samples = X.shape[0]
         sw = self._check_sample_weight(sample_weight, n_samples)
         sw = self._apply_class_weight(y, sw)
         T, n_out, tshape = self._targets(y)
         if first_pass:
             self._initialize(net, X.shape[1:], n_out, tshape)
+            self._fit_dtype = dtype  # sets the dtype of predictions, see _check_fitted_X
+            for name, value in given.items():
+                setattr(self, name, value)  # copied in, shapes checked, by _sync_params
         else:
             self._check_same_network(net, X.shape[1:], n_out)
         W = None if sw is None else sw.astype(np.float32).reshape(-1, 1)
@@ -330,9 +386,10 @@ class BaseMLP(BaseEstimator):
         self.out_activation_ = self._out_activation()
         self._arch = self._architecture(net, sample_shape, n_out, tshape,
                                         seed_from(self.random_state))
-        self._graph = self._make_graph(self._arch)
+        self._graph = self._new_graph()
         self._bind_views()
         self._has_optimizer = False
+        self._initial_loss = None  # measured when training starts
         self.loss_curve_ = []
         self._no_improvement_count = 0
         self.validation_loss_curve_ = None
@@ -416,19 +473,51 @@ class BaseMLP(BaseEstimator):
         nt = self._nthreads()
         g = self._graph
         try:
+            if getattr(self, "_initial_loss", None) is None:
+                # the scale divergence is judged against: the loss of the
+                # weights the model starts training from, on the first rows
+                # (unweighted: their sample weights may all be 0)
+                rows = slice(0, min(n, _LBFGS_CHUNK))
+                self._initial_loss = self._validation_loss(Xt[rows], Tt[rows], None, nt)
+                if not np.isfinite(self._initial_loss):
+                    raise ValueError(NOT_FINITE_AT_START)
+            # the weights at the start of the epoch with the lowest loss: what
+            # a divergence goes back to (those at its end may be too large)
+            good, good_loss, good_epoch, start = self._snapshot(), np.inf, 1, None
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                start = self._snapshot(into=start)
+                failure = None
                 try:  # under _fit's quiet_blas, as every core call of a fit
                     total = g.train_epoch([Xt, Tt, Wt], batch, shuffle=self.shuffle,
                                           nthreads=nt)
                 except FloatingPointError as e:
-                    raise ValueError(f"{e}. The model keeps the weights of the last finite "
-                                     f"step.") from None
-                reg = g.last_reg_loss
+                    # what happened, without the core's advice, which names
+                    # options of dagnet.nn: _diverged gives the estimator's
+                    total, failure = np.nan, str(e).split(" and training stopped")[0]
+                reg = g.last_reg_loss if failure is None else 0.0
+                data_loss = self._report_loss(total - reg + const, 0.0)
                 self.n_iter_ += 1
                 self.loss_ = self._report_loss(total - reg + const, reg)
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
+                if failure is None and not self._params_finite():
+                    failure = "the weights became NaN or infinite"
+                grew = failure is None and data_loss > DIVERGENCE_FACTOR * self._initial_loss
+                if grew:
+                    failure = (f"the loss grew to {data_loss:.3g}, more than "
+                               f"{DIVERGENCE_FACTOR:g} times its {self._initial_loss:.3g} at "
+                               f"the initial weights")
+                if failure is not None:
+                    val_score = val_loss = np.nan if early else None
+                    if early:  # the diverged epoch is not scored
+                        self.validation_scores_.append(val_score)
+                        self.validation_loss_curve_.append(val_loss)
+                    progress.epoch(self.n_iter_, self.loss_, val_score, val_loss)
+                    self._diverged(failure, grew, early, good, good_epoch)
+                    break
+                if data_loss < good_loss:
+                    good, start, good_loss, good_epoch = start, good, data_loss, self.n_iter_
                 val_score, val_loss = (self._record_validation(Xv, yv, swv, Tv, Wv, nt)
                                        if early else (None, None))
                 progress.epoch(self.n_iter_, self.loss_, val_score, val_loss)
@@ -463,9 +552,34 @@ class BaseMLP(BaseEstimator):
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        finally:
+            if early:
+                self._restore(self._best_params)
+                del self._best_params
+
+    def _diverged(self, failure, finite, early, good, good_epoch):
+        """Training diverged in the last epoch (failure says how; finite: the
+        loss grew but stayed finite). Keep the best validation weights with
+        early stopping (scikit-learn records the epoch, keeps them and goes
+        on), else `good`, the weights at the start of epoch `good_epoch`,
+        the lowest loss; warn, or raise for a non-finite loss or weights
+        without early stopping, as scikit-learn does."""
+        # the optimiser's state diverged too: a later partial_fit starts afresh
+        self._has_optimizer = False
         if early:
-            self._restore(self._best_params)
-            del self._best_params
+            kept = ("the weights with the best validation score" if self.n_iter_ > 1 else
+                    "the weights this fit started from")
+        else:
+            self._restore(good)
+            kept = ("the weights this fit started from" if good_epoch == 1 else
+                    f"the weights from the start of epoch {good_epoch}, the lowest loss")
+        msg = (f"Training diverged in epoch {self.n_iter_}: {failure}. The model keeps {kept}. "
+               f"Lower learning_rate_init (it is {self.learning_rate_init:g}), or scale the "
+               f"data (e.g. with StandardScaler).")
+        if early or finite:
+            warnings.warn(msg, ConvergenceWarning)
+        else:
+            raise ValueError(msg)
 
     def _schedules(self):
         """Whether learning_rate's schedule applies (sgd, or adam with
@@ -559,8 +673,7 @@ class BaseMLP(BaseEstimator):
             progress.epoch(len(self.loss_curve_), self.loss_curve_[-1], val_score, val_loss)
 
         if not np.isfinite(fun(x0)[0]):
-            raise ValueError("the loss is not finite at the initial weights; scale the features "
-                             "(e.g. with StandardScaler) and check y")
+            raise ValueError(NOT_FINITE_AT_START)
         try:
             res = scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True,
                                           callback=callback,
@@ -597,9 +710,10 @@ class BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         graph = state.pop("_graph", None)
-        for key in self._GRAPH_VIEWS:
-            state.pop(key, None)
-        if graph is not None:
+        if graph is not None:  # (unfitted, coefs_ and intercepts_ are the user's)
+            for key in self._GRAPH_VIEWS:
+                state.pop(key, None)
+            state["_graph_runs"] = graph.runs
             self._sync_params()
             state["_saved_params"] = [value.copy() for _, _, value, _, _ in graph.params()]
             if state.get("_has_optimizer"):
@@ -610,10 +724,11 @@ class BaseMLP(BaseEstimator):
     def __setstate__(self, state):
         saved = state.pop("_saved_params", None)
         optimizer = state.pop("_saved_optimizer", None)
+        runs = state.pop("_graph_runs", 0)
         self.__dict__.update(state)
         if saved is None:
             return
-        self._graph = self._make_graph(self._arch)
+        self._graph = self._new_graph(runs)
         self._restore(saved)
         self._bind_views()
         if optimizer is not None:
@@ -633,9 +748,18 @@ class BaseMLP(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_graph")
 
-    def _check_fitted_X(self, X):
+    def _check_fitted_X(self, X, with_dtype=False):
+        """X checked against the fitted model, as the core's float32; with
+        with_dtype, also the dtype of the results: float32 for float32 X
+        given to a model first fitted on float32 X, else float64 (the dtype
+        scikit-learn's MLPs compute in)."""
         check_is_fitted(self)
-        return self._validate_X(X, reset=False)
+        X = self._validate_X(X, reset=False)
+        if not with_dtype:
+            return dense_float32(X)
+        fitted = getattr(self, "_fit_dtype", np.float64)
+        dtype = np.float32 if X.dtype == np.float32 and fitted == np.float32 else np.float64
+        return dense_float32(X), dtype
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -10,6 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from dagnet._validation import check_float32_range
 from dagnet.neural_network._base import BaseMLP, store_params
 
 _HIDDEN_DOC = """
@@ -75,6 +76,17 @@ _COMMON_DOC = _HIDDEN_DOC + TRAINING_DOC + """    dropout : float, default=0.0
         addition).
 """
 
+# how dagnet computes, shared with the NeuralNet estimators
+FLOAT32_DOC = """
+    dagnet computes in float32 (weights, activations, gradients), also for
+    float64 X; values beyond float32's range are refused. Predictions and
+    probabilities come back as float32 when X is float32 and the model was
+    first fitted on float32 X, as float64 otherwise (scikit-learn's dtypes).
+    A fit whose loss diverges stops and keeps the last weights before the
+    divergence, with a ConvergenceWarning (a ValueError when the loss or the
+    weights became NaN or infinite without early stopping).
+"""
+
 # the fitted attributes of training, shared with the NeuralNet estimators
 TRAINING_ATTRS_DOC = """
     loss_ : float
@@ -84,7 +96,8 @@ TRAINING_ATTRS_DOC = """
     loss_curve_ : list of float
         The loss after each epoch (each L-BFGS iteration for 'lbfgs').
     validation_scores_ : list of float or None
-        Validation score per epoch with early stopping.
+        Validation score per epoch with early stopping (NaN for an epoch
+        where training diverged).
     validation_loss_curve_ : list of float or None
         Validation loss per epoch with early stopping (dagnet's addition).
     best_validation_score_ : float or None
@@ -100,10 +113,21 @@ TRAINING_ATTRS_DOC = """
 """
 
 _ATTRS_DOC = TRAINING_ATTRS_DOC + """    coefs_ : list of float32 ndarray
-        Weight matrices, views of the core's parameters.
+        Weight matrices, views of the core's parameters. Set on an
+        unfitted estimator (with ``intercepts_``, or alone), they are the
+        weights partial_fit, or fit with ``warm_start=True``, starts from.
     intercepts_ : list of float32 ndarray
         Bias vectors, views of the core's parameters.
 """
+
+
+def check_label_types(y, name="y"):
+    """scikit-learn's error for labels that mix strings and numbers, which
+    an object array would otherwise give as a TypeError from sorting."""
+    y = np.asarray(y)
+    if y.dtype == object and len({isinstance(v, str) for v in y.ravel()}) > 1:
+        raise ValueError(f"Mix of label input types (string and number) in {name}; give labels "
+                         f"of one type, e.g. {name}.astype(str)")
 
 
 class BaseMLPClassifier(ClassifierMixin, BaseMLP):
@@ -131,9 +155,10 @@ class BaseMLPClassifier(ClassifierMixin, BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=np.float32, reset=reset)
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        check_label_types(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -219,12 +244,14 @@ class BaseMLPClassifier(ClassifierMixin, BaseMLP):
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
+            float32 for float32 X to a model fitted on float32 X, else float64.
         """
-        p = self._proba_dense(self._check_fitted_X(X))
+        X, dtype = self._check_fitted_X(X, with_dtype=True)
+        p = self._proba_dense(X)
         if self.n_outputs_ == 1:
             p = p.ravel()
-            return np.vstack([1 - p, p]).T
-        return p
+            p = np.vstack([1 - p, p]).T
+        return p.astype(dtype, copy=False)
 
     def predict_log_proba(self, X):
         """Logarithm of predict_proba.
@@ -279,6 +306,7 @@ class BaseMLPClassifier(ClassifierMixin, BaseMLP):
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
+            check_label_types(classes, "classes")
             if not first:
                 if not np.array_equal(self.classes_, unique_labels(classes)):
                     raise ValueError(f"`classes={classes!r}` is not the same as on last call "
@@ -303,7 +331,7 @@ class MLPClassifier(BaseMLPClassifier):
     dagnet's core, with the same parameters, attributes and results, faster,
     plus dropout, normalisation, class weights, more activations, early
     stopping on the validation loss and a thread count.
-
+""" + FLOAT32_DOC + """
     Parameters
     ----------""" + _COMMON_DOC + """    class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into the sample weights (dagnet's
@@ -356,7 +384,7 @@ class BaseMLPRegressor(RegressorMixin, BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=np.float32, reset=reset)
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -368,13 +396,10 @@ class BaseMLPRegressor(RegressorMixin, BaseMLP):
         return sw
 
     def _targets(self, y):
-        Y = np.asarray(y, dtype=np.float64)
+        Y = check_float32_range(np.asarray(y, dtype=np.float64), "y")
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         self.n_outputs_ = Y.shape[1]
-        Y32 = np.ascontiguousarray(Y, dtype=np.float32)
-        if not np.isfinite(Y32.sum(dtype=np.float64)):
-            raise ValueError("y holds values too large for float32; scale the target first")
-        return Y32, Y.shape[1], (Y.shape[1],)
+        return np.ascontiguousarray(Y, dtype=np.float32), Y.shape[1], (Y.shape[1],)
 
     def _report_loss(self, data_loss, reg_loss):
         """scikit-learn's reported loss: the squared error averaged over the
@@ -393,7 +418,12 @@ class BaseMLPRegressor(RegressorMixin, BaseMLP):
         return float(np.average(c, weights=None if W is None else W.ravel()))
 
     def _score_dense(self, X, y, sample_weight):
-        return r2_score(y, self._predict_dense(X), sample_weight=sample_weight)
+        """R^2 on checked float32 X (validation during fit); NaN where the
+        predictions are not finite, as scikit-learn scores them."""
+        pred = self._predict_dense(X)
+        if not np.isfinite(pred).all():
+            return np.nan
+        return r2_score(y, pred, sample_weight=sample_weight)
 
     def _predict_dense(self, X):
         out = self._outputs(X)
@@ -411,8 +441,10 @@ class BaseMLPRegressor(RegressorMixin, BaseMLP):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            float32 for float32 X to a model fitted on float32 X, else float64.
         """
-        return self._predict_dense(self._check_fitted_X(X))
+        X, dtype = self._check_fitted_X(X, with_dtype=True)
+        return self._predict_dense(X).astype(dtype, copy=False)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X and y.
@@ -451,7 +483,7 @@ class MLPRegressor(BaseMLPRegressor):
     dagnet's core, with the same parameters, attributes and results, faster,
     plus dropout, normalisation, more activations, early stopping on the
     validation loss and a thread count.
-
+""" + FLOAT32_DOC + """
     Parameters
     ----------
     loss : {'squared_error', 'poisson'}, default='squared_error'

@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from dagnet.neural_network._base import LBFGS_NEEDS_DETERMINISTIC, store_params
-from dagnet.neural_network._mlp import (TRAINING_ATTRS_DOC, TRAINING_DOC, BaseMLPClassifier,
-                                        BaseMLPRegressor)
+from dagnet.neural_network._mlp import (FLOAT32_DOC, TRAINING_ATTRS_DOC, TRAINING_DOC,
+                                        BaseMLPClassifier, BaseMLPRegressor)
 from dagnet.nn.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, Input, InputLayer,
                               Layer, MaxPool2D, node_shape)
 from dagnet.nn.augment import as_augment
@@ -66,6 +66,7 @@ class _NeuralNet:
     BaseMLP's dense network and keeps all of its training."""
 
     _GRAPH_VIEWS = ("model_", "layers_")
+    _WEIGHT_ATTRS = ()  # the weights come with the layers (set_weights, layers_)
 
     # --- the parameters ----------------------------------------------------------
 
@@ -149,7 +150,10 @@ class _NeuralNet:
         return tuple(int(d) for d in shape)
 
     def _as_samples(self, X, data_shape, reset):
-        X = self._dense32(X)
+        """Validated X (rows) as samples of the network's input shape, in its
+        own dtype (the estimator makes the core's float32 copy after)."""
+        if hasattr(X, "toarray"):
+            X = X.toarray()
         shape = self._sample_shape(X.shape[1], data_shape, reset)
         if reset:
             self.input_shape_ = shape
@@ -246,6 +250,7 @@ class _NeuralNet:
         return model._graph
 
     def _bind_views(self):
+        self.model_._graph = self._graph  # the estimator's graph, which counts its runs
         self.layers_ = self.model_._layer_list()
         self.n_layers_ = len(self.layers_) + 1
 
@@ -329,7 +334,7 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
     attributes: the network is ``layers`` followed by an output layer of one
     unit per class with softmax cross-entropy (one logistic unit per label
     for binary and multi-label targets).
-
+""" + FLOAT32_DOC + """
     Parameters
     ----------""" + _NETWORK_DOC + TRAINING_DOC + """\
     class_weight : dict, 'balanced' or None, default=None
@@ -371,7 +376,7 @@ class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
     __doc__ = """A regressor of any dagnet.nn network, trained as MLPRegressor
     is, with its parameters and attributes: the network is ``layers``
     followed by an output layer of one unit per target.
-
+""" + FLOAT32_DOC + """
     Parameters
     ----------""" + _NETWORK_DOC + """
     loss : {'squared_error', 'poisson'}, default='squared_error'
