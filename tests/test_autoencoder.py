@@ -21,6 +21,7 @@ from dagnet.metrics import frechet_distance, mmd
 from dagnet.nn import Conv2D, Dense, MaxPool2D, UpSampling2D
 
 CHECKED = [
+    Autoencoder(),
     Autoencoder(max_iter=50),
     Autoencoder((8, 3), noise="mask", noise_level=0.2, sparsity="l1", max_iter=50),
     Autoencoder((6,), noise="gaussian", contractive=0.1, activation="tanh", solver="lbfgs",

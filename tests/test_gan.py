@@ -21,7 +21,7 @@ def ring(n, seed=0):
     return CENTERS[k] + STD * rng.randn(n, 2), k
 
 
-@parametrize_with_checks([GAN(hidden_layer_sizes=(8,), max_iter=2)])
+@parametrize_with_checks([GAN(), GAN(hidden_layer_sizes=(8,), max_iter=2)])
 def test_sklearn_checks(estimator, check):
     check(estimator)
 

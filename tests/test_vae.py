@@ -14,7 +14,7 @@ from dagnet import VAE
 from dagnet.nn import Conv2D, Dense, MaxPool2D, Reshape, UpSampling2D
 
 
-@parametrize_with_checks([VAE(hidden_layer_sizes=(8,), max_iter=5),
+@parametrize_with_checks([VAE(), VAE(hidden_layer_sizes=(8,), max_iter=5),
                           VAE(encoder_layers=[Conv2D(2, (3, 1), padding="same",
                                                      activation="relu")],
                               input_shape=(1, -1, 1), max_iter=5)])

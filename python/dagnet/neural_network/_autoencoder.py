@@ -26,7 +26,8 @@ for data in [0, 1] (seed 002, section 9). The kinds combine:
 
 The core runs it: penalties are added terms of the graph's one loss node,
 so the training machinery of the MLPs (adam, sgd, lbfgs, schedules, early
-stopping, sample weights, progress, threads, pickling) applies unchanged.
+stopping, sample weights, progress, threads, pickling, divergence) applies
+unchanged.
 """
 
 import copy
@@ -37,14 +38,15 @@ from scipy.special import expit
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from dagnet import _core
 from dagnet._threads import quiet_blas
 from dagnet.neural_network._base import ACTIVATIONS, BaseMLP, _check_option, _check_range, \
     _is_int, store_params
-from dagnet.neural_network._generative import (check_decoder_output, check_layer_stacks,
-                                               layer_list, resolve_input_shape)
+from dagnet.neural_network._generative import (check_codes, check_decoder_output,
+                                               check_layer_stacks, layer_list,
+                                               resolve_input_shape, validate_dense)
 from dagnet.nn.layers import Dense
 
 LOSSES = ("squared_error", "binary_cross_entropy")
@@ -68,6 +70,11 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     gives the code, ``inverse_transform`` decodes one, ``predict`` gives the
     reconstruction and ``score_samples`` each sample's reconstruction error
     (negated: lower means more unusual, for anomaly detection).
+
+    The core computes in float32: X may be float32 or float64 (or ints),
+    dense or scipy.sparse (densified), with values within float32's range;
+    transform, inverse_transform and predict return float32 for float32
+    input and float64 otherwise, score_samples and score float64.
 
     Parameters
     ----------
@@ -371,12 +378,18 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     # --- data and fitting --------------------------------------------------------
 
     def _validate_input(self, X, y, incremental, reset):
-        X = self._dense32(validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"],
-                                        dtype=np.float32))
+        # the core's float32 copy, which is also the target (one copy of X)
+        X = validate_dense(self, X, reset=reset)[0]
         if self.loss == "binary_cross_entropy" and (X.min(initial=0) < 0 or X.max(initial=0) > 1):
             raise ValueError("loss='binary_cross_entropy' reconstructs data in [0, 1]; scale X "
                              "into [0, 1] (e.g. MinMaxScaler) or use loss='squared_error'")
         return X, X
+
+    def _checked(self, X):
+        """Fitted, and X checked: (X as float32 for the core, the dtype of
+        outputs computed from X)."""
+        check_is_fitted(self)
+        return validate_dense(self, X, reset=False)
 
     def _apply_class_weight(self, y, sw):
         return sw
@@ -437,34 +450,39 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
 
     # --- using the fitted model --------------------------------------------------
 
-    def _output(self, X, k):
+    def _output(self, X, k, dtype=np.float64):
         """Output k (0 the reconstruction before the output activation, 1
-        the code) for checked float32 X, as float64."""
+        the code) for checked float32 X, in dtype."""
         self._sync_params()
         nt = self._nthreads()
         with quiet_blas(nt):
             out = self._graph.predict([X, None, None], k, chunk=1024, nthreads=nt)
-        return out.astype(np.float64)
+        return out.astype(dtype)
 
-    def _reconstruct(self, X):
-        out = self._output(X, 0)
+    def _reconstruct(self, X, dtype=np.float64):
+        return self._activate(self._output(X, 0, dtype))
+
+    def _activate(self, out):
+        """The output activation on the decoder's output."""
         return expit(out) if self.loss == "binary_cross_entropy" else out
 
     def transform(self, X):
-        """The code of X, shape (n_samples, n_components_)."""
-        return self._output(self._check_fitted_X(X), 1)
+        """The code of X, shape (n_samples, n_components_): float32 for
+        float32 X, float64 otherwise."""
+        X, dtype = self._checked(X)
+        return self._output(X, 1, dtype)
 
     def predict(self, X):
-        """The reconstruction of X."""
-        return self._reconstruct(self._check_fitted_X(X))
+        """The reconstruction of X: float32 for float32 X, float64
+        otherwise."""
+        X, dtype = self._checked(X)
+        return self._reconstruct(X, dtype)
 
     def inverse_transform(self, X):
-        """Decode codes X (n_samples, n_components_) into the input space."""
+        """Decode codes X (n_samples, n_components_), dense or sparse, into
+        the input space: float32 for float32 X, float64 otherwise."""
         check_is_fitted(self)
-        X = np.ascontiguousarray(check_array(X, dtype=np.float32))
-        if X.shape[1] != self.n_components_:
-            raise ValueError(f"inverse_transform takes codes of shape (n_samples, "
-                             f"{self.n_components_}); got {X.shape}")
+        X, dtype = check_codes(X, self.n_components_, "codes")
         self._sync_params()
         arch = self._arch
         g = _core.Graph()
@@ -487,13 +505,13 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
                 value[...] = main[name]
         nt = self._nthreads()
         with quiet_blas(nt):
-            out = g.predict([X], 0, chunk=1024, nthreads=nt).astype(np.float64)
-        return expit(out) if self.loss == "binary_cross_entropy" else out
+            out = g.predict([X], 0, chunk=1024, nthreads=nt).astype(dtype)
+        return self._activate(out)
 
     def score_samples(self, X):
         """Minus each sample's mean squared reconstruction error (higher is
-        more typical of the training data)."""
-        X = self._check_fitted_X(X)
+        more typical of the training data), in float64."""
+        X = self._checked(X)[0]
         return -np.mean((self._reconstruct(X) - X) ** 2, axis=1)
 
     def _score_dense(self, X, y, sample_weight):
@@ -503,7 +521,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     def score(self, X, y=None, sample_weight=None):
         """Minus the mean squared reconstruction error per feature, averaged
         over the samples (weighted by sample_weight)."""
-        X = self._check_fitted_X(X)
+        X = self._checked(X)[0]
         sw = self._check_sample_weight(sample_weight, X.shape[0])
         return self._score_dense(X, None, sw)
 
@@ -514,4 +532,5 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

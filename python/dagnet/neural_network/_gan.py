@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from dagnet import _core
 from dagnet._progress import EpochProgress
@@ -16,8 +16,10 @@ from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import seed_from
 from dagnet.nn import Dense, Input, SpectralDense
 from dagnet.neural_network._base import _check_option, _check_range, store_params
-from dagnet.neural_network._generative import (build_model, check_positive, check_sizes,
-                                               dense_stack, load_params, normal_draws, params_of)
+from dagnet.neural_network._generative import (DivergenceGuard, build_model, check_n_samples,
+                                               check_positive, check_sizes, counted,
+                                               dense_stack, load_params, normal_draws,
+                                               params_of, validate_dense)
 
 _LOSSES = ("minimax", "non-saturating", "least-squares", "wasserstein")
 _STREAM_LATENT = 0x4C4154454E  # "LATEN": latent draws of training and sample()
@@ -74,7 +76,7 @@ class _Adam:
         self.params = [v for v, _ in trainable]
         self.grads = [g for _, g in trainable]
         self.states = [[np.zeros_like(v), np.zeros_like(v)] for v in self.params]
-        self.settings = settings
+        self.settings = settings  # set by GAN._configure
         self.t = 0
 
     def step(self, nthreads):
@@ -89,6 +91,17 @@ class GAN(BaseEstimator):
     per generator step (seed 004, section 8.7); conditional on the class
     when ``y`` is given to fit: its one-hot is concatenated to G's latent
     input and to D's input (section 8.10).
+
+    The core computes in float32: X may be float32 or float64 (or ints),
+    dense or scipy.sparse (densified), with values within float32's range;
+    sample returns the dtype of the data of the last fit (float32 for
+    float32 data, float64 otherwise).
+
+    A fit whose losses grow by orders of magnitude (a learning rate too
+    large for the data) stops with a ConvergenceWarning, one whose losses
+    turn NaN or infinite with a ValueError; either way the model keeps the
+    parameters of its last sound epoch. A pickled GAN continues training
+    (fit with warm_start=True) exactly as the original.
 
     Parameters
     ----------
@@ -127,6 +140,11 @@ class GAN(BaseEstimator):
     batch_size : int, default=64
     max_iter : int, default=100
         Epochs: passes of D over the data.
+    warm_start : bool, default=False
+        fit continues training the fitted networks, with their optimisers'
+        state, for max_iter more epochs (on data of as many features, and
+        of the classes of the first fit) instead of starting anew; the
+        learning rate and Adam's betas are read at each fit.
     random_state, n_threads, verbose :
         As the other estimators; for a fixed random_state, fit and the
         sequence of sample() calls repeat exactly, for any n_threads.
@@ -135,10 +153,12 @@ class GAN(BaseEstimator):
     ----------
     generator_loss_curve_, discriminator_loss_curve_ : list of float
         Each epoch's mean loss of the generator's and the discriminator's
-        steps.
+        steps (over all fits of a warm start).
     classes_ : ndarray or None
         The classes of a conditional GAN.
-    n_iter_, n_features_in_ : int
+    n_iter_ : int
+        Epochs trained (over all fits of a warm start).
+    n_features_in_ : int
 
     Examples
     --------
@@ -153,7 +173,8 @@ class GAN(BaseEstimator):
     def __init__(self, generator=None, discriminator=None, *, hidden_layer_sizes=(128, 128),
                  latent_dim=8, loss="non-saturating", clip_value=None, spectral_norm=False,
                  n_critic=1, learning_rate_init=0.001, beta_1=0.5, beta_2=0.999,
-                 batch_size=64, max_iter=100, random_state=None, n_threads=None, verbose=0):
+                 batch_size=64, max_iter=100, warm_start=False, random_state=None,
+                 n_threads=None, verbose=0):
         store_params(self, locals())
 
     def _check_params(self):
@@ -168,6 +189,9 @@ class GAN(BaseEstimator):
         check_positive(self, learning_rate_init=self.learning_rate_init)
         if self.clip_value is not None:
             check_positive(self, clip_value=self.clip_value)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"The 'warm_start' parameter of GAN must be an instance of 'bool'. "
+                             f"Got {self.warm_start!r} instead.")
         resolve_threads(self.n_threads)
         for name in ("generator", "discriminator"):
             layers = getattr(self, name)
@@ -194,11 +218,22 @@ class GAN(BaseEstimator):
         h = (dense_stack(x, hidden, "leaky_relu", "critic", layer) if self.discriminator is None
              else _stack(x, self.discriminator))
         self._d = build_model(x, layer(1, name="score")(h), seed + 1)
+        self._g_opt, self._d_opt = _Adam(self._g), _Adam(self._d)
+        self._network = self._network_key(hidden, n_features, n_classes)
+        self._configure()
+
+    def _network_key(self, hidden, n_features, n_classes):
+        """What a warm start must find unchanged."""
+        return (hidden, self.latent_dim, n_features, n_classes, bool(self.spectral_norm),
+                self.generator is None, self.discriminator is None)
+
+    def _configure(self):
+        """The settings a fit reads anew: threads and the optimisers'."""
         for m in (self._g, self._d):
             m.n_threads = self.n_threads
         adam = dict(lr=self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2)
-        self._g_opt = _Adam(self._g, **adam)
-        self._d_opt = _Adam(self._d, clip_value=self._clip(), **adam)
+        self._g_opt.settings = adam
+        self._d_opt.settings = dict(adam, clip_value=self._clip())
 
     # --- fitting -----------------------------------------------------------------
 
@@ -216,46 +251,88 @@ class GAN(BaseEstimator):
         self
         """
         hidden = self._check_params()
+        warm = self.warm_start and hasattr(self, "_g")
         if y is None:
-            X = validate_data(self, X, dtype=(np.float64, np.float32))
-            self.classes_, codes = None, np.zeros(X.shape[0], dtype=np.int64)
+            X, self._fit_dtype = validate_dense(self, X, reset=not warm)
+            classes, codes = None, np.zeros(X.shape[0], dtype=np.int64)
         else:
-            X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
-            self.classes_, codes = np.unique(y, return_inverse=True)
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        k = 0 if self.classes_ is None else len(self.classes_)
-        onehot = _one_hot(codes, k)
-        self._seed = seed_from(self.random_state)
+            X, self._fit_dtype, y = validate_dense(self, X, y, reset=not warm)
+            classes, codes = np.unique(y, return_inverse=True)
+        if warm:
+            k = 0 if self.classes_ is None else len(self.classes_)
+            codes = self._warm_codes(hidden, X, classes, codes, k)
+        else:
+            self.classes_ = classes
+            k = 0 if classes is None else len(classes)
+            self._seed = seed_from(self.random_state)
+            self._build(hidden, X.shape[1], k, self._seed)
+            self._draws = 0
+            self._loss_scale = None
+            self.generator_loss_curve_, self.discriminator_loss_curve_ = [], []
+            self.n_iter_ = 0
+        self._configure()
         self._class_freq = np.bincount(codes, minlength=k) / len(codes) if k else None
-        self._build(hidden, X.shape[1], k, self._seed)
-        self._draws = 0
-        self.generator_loss_curve_, self.discriminator_loss_curve_ = [], []
-        self.n_iter_ = 0
+        onehot = _one_hot(codes, k)
         n, B = X.shape[0], min(int(self.batch_size), X.shape[0])
+        guard = DivergenceGuard(
+            "GAN", f"Lower learning_rate_init (now {self.learning_rate_init:g}) or standardise X "
+            f"(e.g. with StandardScaler); loss='least-squares' or spectral_norm=True can also "
+            f"steady training.", self._state, self._set_state, self._loss_scale)
         progress = EpochProgress(self.verbose, self.max_iter, "GAN")
         nt = self._nthreads()
         try:
             with quiet_blas(nt):
-                for epoch in range(self.max_iter):
-                    perm = _core.rng_permutation(self._seed, _STREAM_SHUFFLE + epoch, n)
-                    d_losses, g_losses = [], []
-                    for b, start in enumerate(range(0, n, B)):
-                        idx = perm[start:start + B]
-                        c = onehot[idx]
-                        d_losses.append(self._critic_step(X[idx], c, nt))
-                        if (b + 1) % self.n_critic == 0:
-                            g_losses.append(self._generator_step(c, nt))
+                for _ in range(self.max_iter):
+                    losses = self._epoch(X, onehot, n, B, nt, guard)
+                    if losses is None:
+                        break
                     self.n_iter_ += 1
-                    self.discriminator_loss_curve_.append(float(np.mean(d_losses)))
-                    self.generator_loss_curve_.append(
-                        float(np.mean(g_losses)) if g_losses else np.nan)
-                    progress.epoch(self.n_iter_, self.generator_loss_curve_[-1],
-                                   val_loss=self.discriminator_loss_curve_[-1])
+                    self.discriminator_loss_curve_.append(losses[0])
+                    self.generator_loss_curve_.append(losses[1])
+                    progress.epoch(self.n_iter_, losses[1], val_loss=losses[0])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
             progress.close()
+        self._loss_scale = guard.scale
         return self
+
+    def _warm_codes(self, hidden, X, classes, codes, k):
+        """The class codes of a warm start's data, which must fit the network
+        and the classes of the first fit."""
+        if self._network != self._network_key(hidden, X.shape[1], k):
+            raise ValueError("warm_start=True continues the fitted networks, which the "
+                             "parameters now describe differently (hidden_layer_sizes, "
+                             "latent_dim, spectral_norm, generator or discriminator); set them "
+                             "back, or fit with warm_start=False")
+        if (classes is None) != (self.classes_ is None) or (
+                classes is not None and not np.all(np.isin(classes, self.classes_))):
+            fitted = ("without y" if self.classes_ is None
+                      else f"on the classes {list(self.classes_)}")
+            raise ValueError(f"warm_start=True continues a GAN fitted {fitted}; give y the "
+                             f"same way, or fit with warm_start=False")
+        return codes if classes is None else np.searchsorted(self.classes_, classes)[codes]
+
+    def _epoch(self, X, onehot, n, B, nt, guard):
+        """One pass of D over the data: (D's mean loss, G's mean loss), or
+        None when a loss diverged (the guard has restored the last sound
+        epoch)."""
+        perm = _core.rng_permutation(self._seed, _STREAM_SHUFFLE + self.n_iter_, n)
+        d_losses, g_losses = [], []
+        for b, start in enumerate(range(0, n, B)):
+            idx = perm[start:start + B]
+            c = onehot[idx]
+            step = [self._critic_step(X[idx], c, nt)]
+            d_losses.append(step[0])
+            if (b + 1) % self.n_critic == 0:
+                step.append(self._generator_step(c, nt))
+                g_losses.append(step[1])
+            for loss in step:
+                if not guard.sound(loss):
+                    guard.give_up(self.n_iter_ + 1, loss)
+                    return None
+        guard.epoch_done()
+        return float(np.mean(d_losses)), float(np.mean(g_losses)) if g_losses else np.nan
 
     def _latent(self, c):
         """Fresh latent draws for the rows of c (the one-hot conditions)."""
@@ -297,7 +374,7 @@ class GAN(BaseEstimator):
 
         Parameters
         ----------
-        n_samples : int, default=1
+        n_samples : int >= 1, default=1
         y : array-like of shape (n_samples,) or None
             The classes to generate (conditional GAN); None draws them with
             the training data's class frequencies.
@@ -305,9 +382,11 @@ class GAN(BaseEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            In the dtype of the data of the last fit: float32 for float32
+            data, float64 otherwise.
         """
         check_is_fitted(self)
-        _check_range("n_samples", n_samples, 1, None, integral=True)
+        n_samples = check_n_samples(n_samples)
         k = 0 if self.classes_ is None else len(self.classes_)
         if k and y is None:
             u = _core.rng_uniform(self._seed, _STREAM_LABELS, self._draws, n_samples)
@@ -325,39 +404,58 @@ class GAN(BaseEstimator):
             codes = np.zeros(n_samples, dtype=np.int64)
         z = self._latent(_one_hot(codes, k))
         with quiet_blas(self._nthreads()):
-            return self._g.predict(z).astype(np.float64)
+            return self._g.predict(z).astype(self._fit_dtype)
 
     # --- persistence -------------------------------------------------------------
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for key in ("_g", "_d", "_g_opt", "_d_opt"):
-            state.pop(key, None)
-        if hasattr(self, "_g"):
-            state["_saved"] = [(params_of(m), opt.states, opt.t)
-                               for m, opt in ((self._g, self._g_opt), (self._d, self._d_opt))]
-        return state
+    def _nets(self):
+        return ((self._g, self._g_opt), (self._d, self._d_opt))
 
-    def __setstate__(self, state):
-        saved = state.pop("_saved", None)
-        self.__dict__.update(state)
-        if saved is None:
-            return
-        k = 0 if self.classes_ is None else len(self.classes_)
-        self._build(self._check_params(), self.n_features_in_, k, self._seed)
-        for (values, states, t), m, opt in zip(saved, (self._g, self._d),
-                                               (self._g_opt, self._d_opt)):
+    def _state(self):
+        """A copy of what training changes: both networks' parameters, their
+        optimisers' state and step counts, and the latent draws' position."""
+        return ([(params_of(m), [[a.copy() for a in pair] for pair in opt.states], opt.t)
+                 for m, opt in self._nets()], self._draws)
+
+    def _set_state(self, saved):
+        nets, self._draws = saved
+        for (values, states, t), (m, opt) in zip(nets, self._nets()):
             load_params(m, values)
             for mine, theirs in zip(opt.states, states):
                 for a, b in zip(mine, theirs):
                     a[...] = b
             opt.t = t
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_g", "_d", "_g_opt", "_d_opt"):
+            state.pop(key, None)
+        if hasattr(self, "_g"):
+            state["_saved"] = self._state()
+            state["_runs"] = [m.graph.runs for m, _ in self._nets()]
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_saved", None)
+        runs = state.pop("_runs", (0, 0))
+        self.__dict__.update(state)
+        if saved is None:
+            return
+        self.__dict__.setdefault("_fit_dtype", np.dtype(np.float64))  # older pickles
+        k = 0 if self.classes_ is None else len(self.classes_)
+        self._build(self._check_params(), self.n_features_in_, k, self._seed)
+        if isinstance(saved, list):  # older pickles: the networks' part only
+            saved = (saved, self._draws)
+        self._set_state(saved)
+        for (m, _), r in zip(self._nets(), runs):
+            m._graph = counted(m.graph, r)
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_g")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
         tags.target_tags.required = False
         return tags
 

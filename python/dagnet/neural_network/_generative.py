@@ -1,16 +1,197 @@
 """What the generative estimators (VAE, GAN) share: their networks as
 ``dagnet.nn`` models with named layers, latent draws from the core's
-Philox generator, and pickling by parameter values; and, with the
-Autoencoder, encoders and decoders given as layer stacks."""
+Philox generator, pickling by parameter values, and the watch over their
+losses that stops a diverging fit; and, with the Autoencoder, encoders and
+decoders given as layer stacks, the checks of their input and the count of
+their graphs' runs that lets a pickled copy continue training bit for
+bit."""
 
 import numbers
+import threading
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_array, validate_data
 
 from dagnet import _core
+from dagnet._validation import dense_float32
 from dagnet.nn import Dense, Input, Model, Sequential
 from dagnet.nn.layers import InputLayer, Layer
 from dagnet.neural_network._base import _check_range
+
+# --- input and output ------------------------------------------------------------------
+
+
+def output_dtype(X):
+    """The dtype of what an estimator computes from X: float32 for float32
+    X, float64 otherwise (the core computes in float32 either way)."""
+    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+
+
+def validate_dense(est, X, y=None, reset=True):
+    """X (and y) checked by scikit-learn's validate_data, dense or CSR/CSC
+    sparse, then range-checked for float32 and made a C-contiguous float32
+    array for the core. Returns (X, the dtype of outputs computed from X)
+    and y after X when given."""
+    kw = dict(reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
+    if y is None:
+        X = validate_data(est, X, **kw)
+    else:
+        X, y = validate_data(est, X, y, **kw)
+    dtype = output_dtype(X)
+    X = dense_float32(X, "X")
+    return (X, dtype) if y is None else (X, dtype, y)
+
+
+def check_codes(Z, width, what):
+    """Latent points or codes (dense or sparse) of `width` values for
+    inverse_transform: (float32 array, the dtype of the output)."""
+    Z = check_array(Z, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
+    if Z.shape[1] != width:
+        raise ValueError(f"inverse_transform takes {what} of shape (n_samples, {width}); got "
+                         f"{Z.shape}")
+    return dense_float32(Z, "X"), output_dtype(Z)
+
+
+def check_n_samples(n_samples):
+    """sample()'s n_samples: an int >= 1."""
+    if not (isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool)
+            and n_samples >= 1):
+        raise ValueError(f"n_samples is the number of rows to draw and must be an int >= 1; "
+                         f"got {n_samples!r}")
+    return int(n_samples)
+
+
+# --- runs of a graph ---------------------------------------------------------------------
+
+
+class CountedGraph:
+    """A core graph that counts its runs (forward passes) and otherwise
+    acts as the graph itself.
+
+    The core draws the random numbers of a training run (corruption noise,
+    dropout, the VAE's reparameterisation) from a stream keyed by the
+    graph's run counter, which every run advances, at training and at
+    inference, and which a graph rebuilt from a pickle starts again at 0.
+    A copy is told how many runs its original had made (``behind``) and
+    makes them up, as one-sample inference runs, before its first training
+    run: it then trains bit for bit as the original would. Inference does
+    not depend on the counter, so a copy that only predicts never pays for
+    them."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.runs = 0     # runs of the original graph and its copies
+        self.behind = 0   # of those, runs this graph has not made
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):  # what this class leaves to the graph
+        if name == "graph" or name.startswith("__"):  # (copy and pickle probe dunders)
+            raise AttributeError(name)
+        return getattr(self.graph, name)
+
+    def _count(self, runs):
+        with self._lock:
+            self.runs += runs
+
+    def _catch_up(self):
+        with self._lock:
+            behind, self.behind = self.behind, 0
+        if behind:
+            g = self.graph
+            rows = [np.zeros((1,) + tuple(g.node_shape(g.input_node(k))[0]), dtype=np.float32)
+                    for k in range(g.n_inputs)]
+            for _ in range(behind):
+                g.forward(rows, nthreads=1)
+
+    @staticmethod
+    def _chunks(data, chunk):
+        n = next((len(a) for a in data if a is not None), 0)
+        chunk = chunk if chunk > 0 else 1024
+        return -(-n // chunk) if n > 0 else 0
+
+    def forward(self, inputs, training=False, grad=False, nthreads=0):
+        if training:
+            self._catch_up()
+        out = self.graph.forward(inputs, training=training, grad=grad, nthreads=nthreads)
+        self._count(1)
+        return out
+
+    def predict(self, inputs, k=0, chunk=1024, nthreads=0):
+        out = self.graph.predict(inputs, k, chunk=chunk, nthreads=nthreads)
+        self._count(self._chunks(inputs, chunk))
+        return out
+
+    def objective(self, data, chunk=1024, *args, **kwargs):
+        out = self.graph.objective(data, chunk, *args, **kwargs)
+        self._count(self._chunks(data, chunk))
+        return out
+
+    def train_epoch(self, data, batch_size, shuffle=True, nthreads=0):
+        # one run per batch: a step for each but a last one whose loss was
+        # not finite
+        self._catch_up()
+        steps = self.graph.step_count
+        try:
+            return self.graph.train_epoch(data, batch_size, shuffle=shuffle, nthreads=nthreads)
+        except FloatingPointError:
+            self._count(1)
+            raise
+        finally:
+            self._count(self.graph.step_count - steps)
+
+
+def counted(graph, runs=0):
+    """graph as a CountedGraph; `runs`: those of the original it copies."""
+    graph = CountedGraph(getattr(graph, "graph", graph))
+    graph.runs = graph.behind = int(runs)
+    return graph
+
+
+# --- divergence ----------------------------------------------------------------------------
+
+GROWTH = 1e4  # losses this many times their first size (or 1) mean the fit diverged
+
+
+class DivergenceGuard:
+    """Watches the losses of a fit: when one turns NaN or infinite, or grows
+    beyond GROWTH times its size at the start of training (or 1, whichever
+    is larger), training stops and the estimator gets back the state of its
+    last sound epoch; then, as the MLPs do, a loss that grew gives a
+    ConvergenceWarning and a non-finite one a ValueError, each saying what
+    to do.
+
+    `save()` returns a copy of what training changes (parameters, optimiser
+    state, counters) and `load(copy)` puts it back; `scale`: the size of the
+    losses when training started (None: the first loss checked)."""
+
+    def __init__(self, name, advice, save, load, scale=None):
+        self.name, self.advice, self.save, self.load = name, advice, save, load
+        self.scale = scale if scale is not None and np.isfinite(scale) else None
+        self.kept = save()
+
+    def sound(self, loss):
+        if not np.isfinite(loss):
+            return False
+        if self.scale is None:
+            self.scale = abs(float(loss))
+        return abs(loss) <= GROWTH * max(1.0, self.scale)
+
+    def epoch_done(self):
+        """The epoch was sound: it is the one to go back to."""
+        self.kept = self.save()
+
+    def give_up(self, epoch, loss):
+        self.load(self.kept)
+        start = "" if self.scale is None else f" (about {self.scale:.3g} at the start)"
+        msg = (f"{self.name}: training diverged in epoch {epoch}: the loss reached {loss:.3g}"
+               f"{start}. Training stopped and the model keeps the parameters of the last "
+               f"sound epoch. {self.advice}")
+        if not np.isfinite(loss):
+            raise ValueError(msg)
+        # the estimator's fit -> its training loop -> here
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
 
 
 def check_sizes(name, sizes):
@@ -55,11 +236,12 @@ def load_params(model, values):
 
 
 def build_model(inputs, outputs, seed, loss=None):
-    """A Model built from seed; with `loss` (a callable adding loss nodes to
-    the core graph), its graph trains that loss."""
+    """A Model built from seed, its graph counting its runs; with `loss` (a
+    callable adding loss nodes to the core graph), its graph trains that
+    loss."""
     model = Model(inputs, outputs)
     model._seed = seed
-    model._graph = model._emit(loss)
+    model._graph = counted(model._emit(loss))
     return model
 
 
@@ -78,7 +260,7 @@ def decoder_like(layers, n_in):
     return z, h
 
 
-def layer_list(name, spec, owner="{est}"):
+def layer_list(name, spec, owner="the estimator"):
     """A list of dagnet.nn layers (a Sequential's layers) given as an
     encoder or a decoder of estimator `owner`."""
     if isinstance(spec, Sequential):

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
@@ -16,11 +16,12 @@ from dagnet._validation import seed_from
 from dagnet.nn import Activation, Dense, Flatten, GaussianKL, Input, Reparameterize, Reshape
 from dagnet.nn.layers import node_shape
 from dagnet.neural_network._base import _check_option, _check_range, store_params
-from dagnet.neural_network._generative import (build_model, check_decoder_output,
-                                               check_layer_stacks, check_positive,
-                                               check_sizes, decoder_like, dense_stack,
-                                               layer_list, load_params, normal_draws,
-                                               params_of, resolve_input_shape)
+from dagnet.neural_network._generative import (DivergenceGuard, build_model, check_codes,
+                                               check_decoder_output, check_layer_stacks,
+                                               check_n_samples, check_positive, check_sizes,
+                                               counted, decoder_like, dense_stack, layer_list,
+                                               load_params, normal_draws, params_of,
+                                               resolve_input_shape, validate_dense)
 
 _DECODERS = {"bernoulli": "binary_cross_entropy", "gaussian": "squared_error"}
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -34,6 +35,18 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     with Adam on the negative ELBO
     ``-log p(x|z) + beta KL(q(z|x) || N(0, I))`` with the closed-form KL
     (the corrected signs of the seed 004 checklist, errata 13 and 14).
+
+    The core computes in float32: X may be float32 or float64 (or ints),
+    dense or scipy.sparse (densified), with values within float32's range;
+    transform, inverse_transform and sample return float32 for float32 data
+    and float64 otherwise (sample: the dtype of the data of the last fit),
+    score_samples float64.
+
+    A fit whose loss grows by orders of magnitude stops with a
+    ConvergenceWarning, one whose loss turns NaN or infinite with a
+    ValueError; either way the model keeps the parameters of its last sound
+    epoch. A pickled VAE continues training (partial_fit) exactly as the
+    original.
 
     Parameters
     ----------
@@ -115,9 +128,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         name = type(self).__name__
-        for p, low in (("n_components", 1), ("max_iter", 1), ("n_iter_no_change", 1)):
-            _check_range(p, getattr(self, p), low, None, integral=True)
         try:
+            for p in ("n_components", "max_iter", "n_iter_no_change"):
+                _check_range(p, getattr(self, p), 1, None, integral=True)
             _check_option("activation", self.activation, _ACTIVATIONS)
             _check_option("decoder", self.decoder, _DECODERS)
             _check_range("beta", self.beta, 0, None)
@@ -138,13 +151,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return hidden, dec
 
     def _validate(self, X, reset):
-        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        """(X as float32 for the core, the dtype of outputs computed from X)."""
+        X32, dtype = validate_dense(self, X, reset=reset)
         if self.decoder == "bernoulli" and X32.size and (X32.min() < 0 or X32.max() > 1):
             raise ValueError("decoder='bernoulli' needs data in [0, 1] (its values are the "
                              "probabilities of binary pixels); scale X (e.g. MinMaxScaler) or "
                              "use decoder='gaussian'")
-        return X32
+        return X32, dtype
 
     def _nthreads(self):
         return resolve_threads(self.n_threads)
@@ -236,12 +249,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _fit(self, X, incremental):
         hidden, dec = self._check_params()
         first = not hasattr(self, "_net")
-        X = self._validate(X, reset=first)
+        if first and incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True; use fit, or "
+                             "set early_stopping=False")
+        X, self._fit_dtype = self._validate(X, reset=first)
         if first:
-            if incremental and self.early_stopping:
-                raise ValueError("partial_fit does not support early_stopping=True")
             self._seed = seed_from(self.random_state)
             self._build(hidden, dec, X.shape[1], self._seed)
+            self._n_features_out = self.n_components
             self._draws = 0
             self.n_iter_ = 0
             self.loss_curve_ = []
@@ -253,6 +268,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n = Xt.shape[0]
         batch = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
         g, nt, const = self._net.graph, self._nthreads(), self._constant()
+        if first:  # the loss at the initial weights, the scale divergence is measured on
+            self._loss_scale = abs(g.objective([Xt[:batch], Xt[:batch], None], grad=False,
+                                               nthreads=nt)[0])
+        guard = DivergenceGuard("VAE", f"Lower learning_rate_init (now "
+                                f"{self.learning_rate_init:g}), or standardise X (e.g. with "
+                                f"StandardScaler).", self._state, self._set_state,
+                                self._loss_scale)
         epochs = 1 if incremental else self.max_iter
         progress = EpochProgress(self.verbose, epochs, "VAE")
         best, stall, best_params = np.inf, 0, None
@@ -260,11 +282,15 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             with quiet_blas(nt):
                 for _ in range(epochs):
                     try:
-                        loss = g.train_epoch([Xt, Xt, None], batch, shuffle=self.shuffle,
-                                             nthreads=nt) + const
-                    except FloatingPointError as e:
-                        raise ValueError(f"{e}. The model keeps the weights of the last finite "
-                                         f"step.") from None
+                        core = g.train_epoch([Xt, Xt, None], batch, shuffle=self.shuffle,
+                                             nthreads=nt)
+                    except FloatingPointError:
+                        core = np.nan
+                    if not guard.sound(core):
+                        guard.give_up(self.n_iter_ + 1, core)
+                        break
+                    guard.epoch_done()
+                    loss = core + const
                     self.n_iter_ += 1
                     self.loss_curve_.append(loss)
                     val = None
@@ -305,15 +331,16 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
+            float32 for float32 X, float64 otherwise.
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        return self._outputs(X)[0].astype(np.float64)
+        X, dtype = self._validate(X, reset=False)
+        return self._outputs(X)[0].astype(dtype)
 
     def inverse_transform(self, X):
         """Decode latent points: the means of p(x|z) (probabilities for the
@@ -321,33 +348,42 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
+        X : {array-like, sparse matrix} of shape (n_samples, n_components)
 
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
+            float32 for float32 X, float64 otherwise.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=np.float32)
-        if Z.shape[1] != self.n_components:
-            raise ValueError(f"inverse_transform takes latent points of shape (n_samples, "
-                             f"{self.n_components}); got {Z.shape}")
-        return self._decoder.predict(Z).astype(np.float64)
+        Z, dtype = check_codes(X, self._n_features_out, "latent points")
+        return self._decode(Z, dtype)
+
+    def _decode(self, Z, dtype):
+        with quiet_blas(self._nthreads()):
+            return self._decoder.predict(Z).astype(dtype)
 
     def sample(self, n_samples=1):
         """New data: the decoder's means at fresh draws z ~ N(0, I) (from the
         core's generator: each call draws anew, and the sequence of calls
         repeats for a fixed random_state).
 
+        Parameters
+        ----------
+        n_samples : int >= 1, default=1
+
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            In the dtype of the data of the last fit: float32 for float32
+            data, float64 otherwise.
         """
         check_is_fitted(self)
-        _check_range("n_samples", n_samples, 1, None, integral=True)
-        Z = normal_draws(self._seed, _STREAM_PRIOR, self._draws, n_samples, self.n_components)
-        self._draws += 2 * ((n_samples * self.n_components + 1) // 2)
-        return self.inverse_transform(Z)
+        n_samples = check_n_samples(n_samples)
+        J = self._n_features_out
+        Z = normal_draws(self._seed, _STREAM_PRIOR, self._draws, n_samples, J)
+        self._draws += 2 * ((n_samples * J + 1) // 2)
+        return self._decode(np.ascontiguousarray(Z, dtype=np.float32), self._fit_dtype)
 
     def _elbo(self, X):
         mu, logvar, out, kl = self._outputs(X)
@@ -363,12 +399,17 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         draw z from q(z|x) that is fixed for the fitted model: the same
         numbers on every call, whatever the other samples of X.
 
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
         Returns
         -------
         elbo : ndarray of shape (n_samples,)
+            float64, whatever the dtype of X.
         """
         check_is_fitted(self)
-        return self._elbo(self._validate(X, reset=False))
+        return self._elbo(self._validate(X, reset=False)[0])
 
     def score(self, X, y=None):
         """Mean ELBO of X."""
@@ -376,14 +417,26 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     # --- persistence -------------------------------------------------------------
 
+    def _state(self):
+        """A copy of what training changes: parameters, the optimiser's
+        state and its counters."""
+        g = self._net.graph
+        return params_of(self._net), g.optimizer_state().copy(), g.step_count, g.epoch_count
+
+    def _set_state(self, saved):
+        values, opt, steps, epochs = saved
+        load_params(self._net, values)
+        load_params(self._decoder, values)
+        g = self._net.graph
+        g.optimizer_state()[...] = opt
+        g.set_counters(steps, epochs)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         net = state.pop("_net", None)
         state.pop("_decoder", None)
         if net is not None:
-            g = net.graph
-            state["_saved"] = (params_of(net), g.optimizer_state().copy(), g.step_count,
-                               g.epoch_count)
+            state["_saved"] = self._state() + (net.graph.runs,)
         return state
 
     def __setstate__(self, state):
@@ -391,23 +444,19 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if saved is None:
             return
-        values, opt, steps, epochs = saved
+        for key, value in (("_n_features_out", self.n_components), ("_loss_scale", None),
+                           ("_fit_dtype", np.dtype(np.float64))):  # pickles of older versions
+            self.__dict__.setdefault(key, value)
         self._build(*self._check_params(), self.n_features_in_, self._seed)
-        load_params(self._net, values)
-        load_params(self._decoder, values)
-        g = self._net.graph
-        g.optimizer_state()[...] = opt
-        g.set_counters(steps, epochs)
+        self._set_state(saved[:4])
+        self._net._graph = counted(self._net.graph, saved[4] if len(saved) > 4 else 0)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_net")
 
-    @property
-    def _n_features_out(self):
-        return self.n_components
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.non_deterministic = False
         return tags
