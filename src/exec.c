@@ -108,6 +108,7 @@ static void mark(dn_graph_t *g, dn_plan *pl)
 dn_status dn_exec_prepare(dn_graph_t *g, int64_t batch, int flags, dn_target target)
 {
     dn_plan *pl = &g->plan;
+    g->run_n = -1; /* a new run begins: the last one's values and gradients are gone */
     if (pl->valid && pl->batch >= batch && pl->flags == flags && pl->target == target)
         return DN_OK;
     dn_plan_free(pl);
@@ -191,9 +192,10 @@ dn_status dn_exec_prepare(dn_graph_t *g, int64_t batch, int flags, dn_target tar
         g->arena = dn_alloc((size_t)pl->bytes);
         g->arena_cap = g->arena ? pl->bytes : 0;
         if (!g->arena) {
+            const double mb = (double)pl->bytes / 1e6; /* read before the plan is freed */
             dn_plan_free(pl);
             return dn_fail(DN_ERR_NOMEM, "could not allocate %.1f MB of activations for a batch "
-                           "of %lld; use a smaller batch", (double)pl->bytes / 1e6, (long long)batch);
+                           "of %lld; use a smaller batch", mb, (long long)batch);
         }
     }
     if (ws > g->ws_cap) {
@@ -404,7 +406,8 @@ dn_status dn_graph_output(const dn_graph_t *g, int k, const float **data, int64_
 dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs, int nthreads)
 {
     if (!g || !g->compiled) return dn_fail(DN_ERR_STATE, "compile the graph before running it");
-    if (g->run_n < 0 || !(g->run_flags & DN_RUN_GRAD) || g->plan.target != DN_TARGET_OUTPUTS)
+    if (g->run_n < 0 || !g->plan.valid || !(g->run_flags & DN_RUN_GRAD) ||
+        g->plan.target != DN_TARGET_OUTPUTS)
         return dn_fail(DN_ERR_STATE, "dn_graph_backward needs a forward run with DN_RUN_GRAD "
                        "just before it");
     return dn_exec_backward(g, grad_outputs, dn_graph_step_threads(g, g->run_n, nthreads));
@@ -412,7 +415,7 @@ dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs, int
 
 dn_status dn_graph_input_grad(const dn_graph_t *g, int k, const float **data, int64_t *numel)
 {
-    if (!g || g->run_n < 0 || !(g->run_flags & DN_RUN_GRAD))
+    if (!g || g->run_n < 0 || !g->plan.valid || !(g->run_flags & DN_RUN_GRAD))
         return dn_fail(DN_ERR_STATE, "run forward with DN_RUN_GRAD and backward first");
     if (k < 0 || k >= g->n_inputs)
         return dn_fail(DN_ERR_INVALID, "input %d does not exist (the graph has %d)", k, g->n_inputs);

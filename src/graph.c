@@ -56,6 +56,7 @@ static dn_status push_node(dn_graph_t *g, dn_node **out)
     dn_node *node = &g->nodes[g->n_nodes];
     memset(node, 0, sizeof *node);
     node->input_index = -1;
+    node->share_node = -1;
     node->pos = -1;
     *out = node;
     return DN_OK;
@@ -72,6 +73,12 @@ dn_status dn_graph_add_input(dn_graph_t *g, const dn_shape *sample_shape, int *i
     for (int i = 0; i < sample_shape->ndim; i++)
         if (sample_shape->dims[i] < 0)
             return dn_fail(DN_ERR_INVALID, "an input's dimension %d is negative", i);
+    if (dn_shape_numel(sample_shape) < 0) {
+        char sh[96];
+        dn_shape_format(sample_shape, sh, sizeof sh);
+        return dn_fail(DN_ERR_INVALID, "an input's per-sample shape %s has more elements than "
+                       "a 64-bit count holds; give a shape whose product fits in memory", sh);
+    }
     if (g->n_inputs == g->cap_inputs) {
         int cap = g->cap_inputs ? 2 * g->cap_inputs : 4;
         int *ni = realloc(g->inputs, (size_t)cap * sizeof *ni);
@@ -181,6 +188,25 @@ dn_status dn_graph_set_trainable(dn_graph_t *g, int node, int trainable)
         nd->params[j].trainable = nd->params[j].learnable && !nd->frozen;
     g->plan.valid = 0; /* which nodes run backward has changed */
     return g->has_optim ? dn_train_bind_params(g) : DN_OK;
+}
+
+dn_status dn_graph_share_params(dn_graph_t *g, int node, int src)
+{
+    dn_status s = check_building(g);
+    if (s) return s;
+    if (node < 0 || node >= g->n_nodes || src < 0 || src >= g->n_nodes)
+        return dn_fail(DN_ERR_INVALID, "dn_graph_share_params: node %d or source %d does not "
+                       "exist (the graph has %d nodes)", node, src, g->n_nodes);
+    while (g->nodes[src].share_node >= 0) src = g->nodes[src].share_node; /* the owner */
+    dn_node *nd = &g->nodes[node];
+    if (src == node)
+        return dn_fail(DN_ERR_INVALID, "'%s' cannot share parameters with itself", nd->name);
+    if (nd->op != g->nodes[src].op)
+        return dn_fail(DN_ERR_INVALID, "'%s' (%s) cannot share the parameters of '%s' (%s): "
+                       "only nodes of the same op can", nd->name, dn_op_name(nd->op),
+                       g->nodes[src].name, dn_op_name(g->nodes[src].op));
+    nd->share_node = src;
+    return DN_OK;
 }
 
 dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n)
@@ -313,6 +339,9 @@ static dn_status infer_node(dn_graph_t *g, dn_node *nd)
     if (nd->shape.ndim + (nd->batched ? 1 : 0) > DN_MAX_DIMS)
         return dn_fail_node(nd, DN_ERR_INVALID, "its output would have more than %d "
                             "dimensions", DN_MAX_DIMS);
+    if (dn_shape_numel(&nd->shape) < 0)
+        return dn_fail_node(nd, DN_ERR_INVALID, "its per-sample output would have more "
+                            "elements than a 64-bit count holds; make the layer smaller");
     return DN_OK;
 }
 
@@ -430,14 +459,46 @@ static dn_status share_param(dn_graph_t *g, dn_node *nd, int j)
     return DN_OK;
 }
 
+/* Node nd applies the layer of another node again (dn_graph_share_params):
+ * its parameters are that node's floats and gradients, each declared with
+ * the same shape. The owner's offsets are set before this runs. */
+static dn_status share_node_params(dn_graph_t *g, dn_node *nd)
+{
+    dn_node *src = &g->nodes[nd->share_node];
+    while (src->share_node >= 0) src = &g->nodes[src->share_node];
+    if (nd->n_params != src->n_params)
+        return dn_fail_node(nd, DN_ERR_INVALID, "it shares the parameters of '%s' but declares "
+                            "%d parameters where that node has %d; give both the same settings",
+                            src->name, nd->n_params, src->n_params);
+    for (int j = 0; j < nd->n_params; j++) {
+        dn_param_decl *d = &nd->params[j], *o = &src->params[j];
+        if (d->share_input >= 0) continue; /* tied to its own input's producer */
+        char want[96], have[96];
+        dn_shape_format(&d->shape, want, sizeof want);
+        dn_shape_format(&o->shape, have, sizeof have);
+        if (strcmp(d->suffix, o->suffix) != 0 || strcmp(want, have) != 0)
+            return dn_fail_node(nd, DN_ERR_INVALID, "it shares the parameters of '%s' (the "
+                                "same layer applied to another input), whose %s has shape %s, "
+                                "but its own input needs a %s of shape %s; a layer applied more "
+                                "than once shares its weights, so its inputs must have the same "
+                                "size: use a separate layer for this input",
+                                src->name, o->suffix, have, d->suffix, want);
+        d->offset = o->offset;
+        d->shared = o->shared = 1;
+    }
+    return DN_OK;
+}
+
 /* One arena for values and one for gradients, each parameter aligned to 16
- * floats; initialised from the seed, one stream per parameter. */
+ * floats; initialised from the seed, one stream per parameter. Parameters
+ * a node shares (dn_graph_share_params, then tied weights) point at others,
+ * so they are resolved once those are placed. */
 static dn_status alloc_params(dn_graph_t *g)
 {
     int count = 0;
     for (int v = 0; v < g->n_nodes; v++)
         for (int j = 0; j < g->nodes[v].n_params; j++)
-            count += g->nodes[v].params[j].share_input < 0;
+            count += g->nodes[v].share_node < 0 && g->nodes[v].params[j].share_input < 0;
     free(g->params);
     g->params = calloc((size_t)(count ? count : 1), sizeof *g->params);
     if (!g->params) return dn_fail(DN_ERR_NOMEM, "could not allocate the parameter list");
@@ -446,12 +507,9 @@ static dn_status alloc_params(dn_graph_t *g)
     for (int p = 0; p < g->n_nodes; p++) {
         int v = g->order[p];
         dn_node *nd = &g->nodes[v];
+        if (nd->share_node >= 0) continue;
         for (int j = 0; j < nd->n_params; j++) {
-            if (nd->params[j].share_input >= 0) {
-                dn_status s = share_param(g, nd, j);
-                if (s) return s;
-                continue;
-            }
+            if (nd->params[j].share_input >= 0) continue;
             dn_param_rec *r = &g->params[k++];
             int64_t size = dn_shape_numel(&nd->params[j].shape);
             if (size < 0 || total > INT64_MAX / 8 - size)
@@ -464,6 +522,18 @@ static dn_status alloc_params(dn_graph_t *g)
             r->size = size;
             nd->params[j].offset = total;
             total += (size + 15) / 16 * 16;
+        }
+    }
+    for (int p = 0; p < g->n_nodes; p++) {
+        dn_node *nd = &g->nodes[g->order[p]];
+        dn_status s = nd->share_node >= 0 ? share_node_params(g, nd) : DN_OK;
+        if (s) return s;
+    }
+    for (int p = 0; p < g->n_nodes; p++) {
+        dn_node *nd = &g->nodes[g->order[p]];
+        for (int j = 0; j < nd->n_params; j++) {
+            dn_status s = nd->params[j].share_input >= 0 ? share_param(g, nd, j) : DN_OK;
+            if (s) return s;
         }
     }
     g->n_params = count;

@@ -44,6 +44,9 @@
 #else
 #define DN_TARGET_CLONES
 #endif
+/* The largest kernel, window, stride, dilation or padding of an image op:
+ * with sizes below 2^31, output sizes are computed without overflow. */
+#define DN_MAX_WINDOW ((int64_t)1 << 31)
 #define DN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define DN_MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -74,6 +77,9 @@ typedef struct dn_node {
     int in[DN_MAX_INPUTS];        /* producer node ids (the seeds' P_i) */
     int frozen;                   /* dn_graph_set_trainable(g, v, 0): parameters
                                      fixed, forward as at inference */
+    int share_node;               /* >= 0: no parameters of its own, but every
+                                     parameter of that node (one layer applied
+                                     again, dn_graph_share_params); else -1 */
     /* set by shape inference (op infer function) */
     dn_shape in_shape[DN_MAX_INPUTS]; /* copies of the producers' shapes */
     int in_batched[DN_MAX_INPUTS];

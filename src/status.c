@@ -25,10 +25,14 @@ const char *dn_status_name(dn_status s)
 
 dn_status dn_fail(dn_status s, const char *fmt, ...)
 {
+    /* through a local buffer: an argument may be dn_last_error() itself, when
+     * a caller adds context to the message of a call that failed */
+    char msg[sizeof dn_errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(dn_errbuf, sizeof dn_errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(dn_errbuf, msg, sizeof msg);
     return s;
 }
 

@@ -70,6 +70,13 @@ dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name);
  * of every parameter (a parameter frozen and trained again resumes from it). */
 dn_status dn_graph_set_trainable(dn_graph_t *g, int node, int trainable);
 
+/* Make `node` use every parameter of `src` instead of its own: one layer
+ * applied to several inputs, its weights shared (read by each use, trained by
+ * the sum of their gradients, listed once, under src). Both must have the
+ * same op; dn_graph_compile checks that their parameters have the same
+ * shapes (a dense layer's inputs the same width). Before compile. */
+dn_status dn_graph_share_params(dn_graph_t *g, int node, int src);
+
 /* The nodes whose values dn_graph_output returns (and whose gradients
  * dn_graph_backward takes). */
 dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n);
@@ -128,9 +135,11 @@ dn_status dn_graph_forward(dn_graph_t *g, const float *const *inputs,
 dn_status dn_graph_output(const dn_graph_t *g, int k, const float **data,
                           int64_t *numel);
 
-/* Backward after a forward with DN_RUN_GRAD: grad_outputs[k] is the gradient
- * of output k (NULL: zero, or 1 for a LOSS output). Parameter gradients are
- * zeroed, then filled. */
+/* Backward after a forward with DN_RUN_GRAD, which must be the graph's last
+ * run (DN_ERR_STATE otherwise, also after a run that failed): grad_outputs[k]
+ * is the gradient of output k and holds as many floats as that output
+ * (dn_graph_output's numel), which the caller must check (NULL: zero, or 1
+ * for a LOSS output). Parameter gradients are zeroed, then filled. */
 dn_status dn_graph_backward(dn_graph_t *g, const float *const *grad_outputs,
                             int nthreads);
 

@@ -156,6 +156,7 @@ cdef extern from "dagnet/graph.h":
     dn_status dn_graph_set_name(dn_graph_t *g, int node, const char *name)
     dn_status dn_graph_set_outputs(dn_graph_t *g, const int *nodes, int n)
     dn_status dn_graph_set_trainable(dn_graph_t *g, int node, int trainable)
+    dn_status dn_graph_share_params(dn_graph_t *g, int node, int src)
     dn_status dn_graph_compile(dn_graph_t *g, uint64_t seed) nogil
     int dn_graph_num_nodes(const dn_graph_t *g)
     int dn_graph_num_inputs(const dn_graph_t *g)

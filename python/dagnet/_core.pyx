@@ -43,6 +43,8 @@ cdef dn_shape make_shape(dims) except *:
     dims = tuple(int(d) for d in dims)
     if len(dims) > DN_MAX_DIMS:
         raise ValueError(f"a shape has at most {DN_MAX_DIMS} dimensions, got {dims}")
+    if any(not -2**63 <= d < 2**63 for d in dims):
+        raise ValueError(f"the sizes of a shape must fit in 64 bits, got {dims}")
     s.ndim = len(dims)
     for i in range(DN_MAX_DIMS):
         s.dims[i] = dims[i] if i < len(dims) else 0
@@ -104,44 +106,47 @@ cdef dn_attrs make_attrs(dict kw) except *:
     cdef dn_init init
     dn_attrs_default(&a)
     for key, value in kw.items():
-        if key == "units": a.units = int(value)
-        elif key == "use_bias": a.use_bias = int(bool(value))
-        elif key == "act":
-            check(dn_act_from_name(str(value).encode(), &act)); a.act = act
-        elif key == "alpha": a.alpha = float(value)
-        elif key == "scale": a.scale = float(value)
-        elif key == "rate": a.rate = float(value)
-        elif key == "eps": a.eps = float(value)
-        elif key == "momentum": a.momentum = float(value)
-        elif key == "axis": a.axis = int(value)
-        elif key == "keepdims": a.keepdims = int(bool(value))
-        elif key == "start": a.start = int(value)
-        elif key == "stop": a.stop = int(value)
-        elif key == "shape": a.shape = make_shape(value)
-        elif key == "loss":
-            check(dn_loss_from_name(str(value).encode(), &loss)); a.loss = loss
-        elif key == "trans_a": a.trans_a = int(bool(value))
-        elif key == "trans_b": a.trans_b = int(bool(value))
-        elif key == "w_init":
-            check(dn_init_from_name(str(value).encode(), &init)); a.w_init = init
-        elif key == "w_scale": a.w_scale = float(value)
-        elif key == "b_init":
-            check(dn_init_from_name(str(value).encode(), &init)); a.b_init = init
-        elif key == "b_scale": a.b_scale = float(value)
-        elif key in ("kernel", "stride", "dilation", "out_pad", "factor"):
-            v = int_tuple(key, value, 2)
-            if key == "kernel": a.kernel[0], a.kernel[1] = v
-            elif key == "stride": a.stride[0], a.stride[1] = v
-            elif key == "dilation": a.dilation[0], a.dilation[1] = v
-            elif key == "out_pad": a.out_pad[0], a.out_pad[1] = v
-            else: a.factor[0], a.factor[1] = v
-        elif key == "pad":
-            v = int_tuple(key, value, 4)
-            a.pad[0], a.pad[1], a.pad[2], a.pad[3] = v
-        elif key == "groups": a.groups = int(value)
-        elif key == "count_pad": a.count_pad = int(bool(value))
-        else:
-            raise TypeError(f"unknown node setting '{key}'")
+        try:
+            if key == "units": a.units = int(value)
+            elif key == "use_bias": a.use_bias = int(bool(value))
+            elif key == "act":
+                check(dn_act_from_name(str(value).encode(), &act)); a.act = act
+            elif key == "alpha": a.alpha = float(value)
+            elif key == "scale": a.scale = float(value)
+            elif key == "rate": a.rate = float(value)
+            elif key == "eps": a.eps = float(value)
+            elif key == "momentum": a.momentum = float(value)
+            elif key == "axis": a.axis = int(value)
+            elif key == "keepdims": a.keepdims = int(bool(value))
+            elif key == "start": a.start = int(value)
+            elif key == "stop": a.stop = int(value)
+            elif key == "shape": a.shape = make_shape(value)
+            elif key == "loss":
+                check(dn_loss_from_name(str(value).encode(), &loss)); a.loss = loss
+            elif key == "trans_a": a.trans_a = int(bool(value))
+            elif key == "trans_b": a.trans_b = int(bool(value))
+            elif key == "w_init":
+                check(dn_init_from_name(str(value).encode(), &init)); a.w_init = init
+            elif key == "w_scale": a.w_scale = float(value)
+            elif key == "b_init":
+                check(dn_init_from_name(str(value).encode(), &init)); a.b_init = init
+            elif key == "b_scale": a.b_scale = float(value)
+            elif key in ("kernel", "stride", "dilation", "out_pad", "factor"):
+                v = int_tuple(key, value, 2)
+                if key == "kernel": a.kernel[0], a.kernel[1] = v
+                elif key == "stride": a.stride[0], a.stride[1] = v
+                elif key == "dilation": a.dilation[0], a.dilation[1] = v
+                elif key == "out_pad": a.out_pad[0], a.out_pad[1] = v
+                else: a.factor[0], a.factor[1] = v
+            elif key == "pad":
+                v = int_tuple(key, value, 4)
+                a.pad[0], a.pad[1], a.pad[2], a.pad[3] = v
+            elif key == "groups": a.groups = int(value)
+            elif key == "count_pad": a.count_pad = int(bool(value))
+            else:
+                raise TypeError(f"unknown node setting '{key}'")
+        except OverflowError:
+            raise ValueError(f"node setting '{key}' = {value!r} is out of range") from None
     return a
 
 
@@ -212,6 +217,8 @@ cdef class Graph:
     cdef dn_graph_t *g
     cdef public bint compiled
     cdef list _run_inputs  # the last forward's input arrays: backward reads them
+    cdef list _grad_shapes # the output shapes of the last run when it was a
+                           # forward(grad=True), the gradients backward takes; else None
     cdef object _lock      # one run at a time: runs share the graph's buffers
 
     def __cinit__(self):
@@ -270,6 +277,11 @@ cdef class Graph:
             ids[i] = v
         check(dn_graph_set_outputs(self.g, ids, len(nodes)))
 
+    def share_params(self, int node, int src):
+        """Make node use src's parameters (the same op applied again, its
+        weights shared); compile checks that their shapes agree."""
+        check(dn_graph_share_params(self.g, node, src))
+
     def set_trainable(self, int node, bint trainable):
         """Freeze a node's parameters (False) or let them train (True); a
         frozen node runs as at inference. Before or after compile."""
@@ -293,6 +305,12 @@ cdef class Graph:
     @property
     def n_nodes(self):
         return dn_graph_num_nodes(self.g)
+
+    @property
+    def grad_shapes(self):
+        """The shapes of the gradients backward takes: those of the outputs
+        of the last run when it was a forward(grad=True), else None."""
+        return None if self._grad_shapes is None else list(self._grad_shapes)
 
     def input_node(self, int k):
         return dn_graph_input_node(self.g, k)
@@ -382,6 +400,7 @@ cdef class Graph:
         outs = []
         try:
             with self._lock:  # the outputs are copied before another run
+                self._grad_shapes = None
                 with nogil:
                     s = dn_graph_forward(self.g, ptrs, n, flags, nthreads)
                 check(s)
@@ -391,17 +410,31 @@ cdef class Graph:
                     shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
                     full = ((n,) + shape) if batched else shape
                     out = np.empty(full, dtype=np.float32)
+                    if out.size != numel:
+                        raise RuntimeError(f"output {k} holds {numel} values, not the "
+                                           f"{out.size} of shape {full}; report this dagnet bug")
                     if numel:
                         memcpy(cnp.PyArray_DATA(out), data, numel * sizeof(float))
                     outs.append(out)
+                if grad:
+                    self._grad_shapes = [out.shape for out in outs]
         finally:
             free(ptrs)
         return outs
 
     def backward(self, grad_outputs=None, int nthreads=0):
-        """Backward after forward(grad=True); returns the input gradients
-        (None for inputs that reach no output)."""
+        """Backward after forward(grad=True), which must be the graph's last
+        run. grad_outputs is None (all zero) or a list of one array per
+        output, each of that output's shape in that forward (None: zero).
+        Returns the input gradients (None for inputs that reach no output)."""
         cdef int no = dn_graph_num_outputs(self.g)
+        if grad_outputs is not None:
+            if not isinstance(grad_outputs, (list, tuple)):
+                raise TypeError(f"grad_outputs must be a list with one array (or None) per "
+                                f"output, got {type(grad_outputs).__name__}")
+            if len(grad_outputs) != no:
+                raise ValueError(f"the graph has {no} output(s) but {len(grad_outputs)} "
+                                 f"gradient(s) were given; give one array (or None) per output")
         cdef const float **ptrs = <const float **>malloc(max(no, 1) * sizeof(float *))
         cdef cnp.ndarray a
         cdef dn_status s
@@ -409,15 +442,23 @@ cdef class Graph:
         cdef int64_t numel
         keep = []
         try:
-            for k in range(no):
-                gk = None if grad_outputs is None else grad_outputs[k]
-                if gk is None:
+            with self._lock:
+                if self._grad_shapes is None:
+                    raise RuntimeError("backward needs a forward(..., grad=True) as the graph's "
+                                       "last run; run forward on the batch first")
+                for k in range(no):
+                    gk = None if grad_outputs is None else grad_outputs[k]
                     ptrs[k] = NULL
-                else:
+                    if gk is None:
+                        continue
                     a = as_f32(gk, f"grad_outputs[{k}]")
+                    want = self._grad_shapes[k]
+                    check(dn_graph_output(self.g, k, &data, &numel))
+                    if np.shape(gk) != want or a.size != numel:
+                        raise ValueError(f"grad_outputs[{k}] must have shape {want}, the shape of "
+                                         f"output {k} in the last forward; got {np.shape(gk)}")
                     keep.append(a)
                     ptrs[k] = <const float *>cnp.PyArray_DATA(a)
-            with self._lock:
                 with nogil:
                     s = dn_graph_backward(self.g, ptrs, nthreads)
             check(s)
@@ -440,6 +481,9 @@ cdef class Graph:
     def predict(self, inputs, int k=0, int64_t chunk=1024, int nthreads=0):
         """Output k over all samples in inference mode, in chunks."""
         cdef int64_t n
+        cdef int no = dn_graph_num_outputs(self.g)
+        if not 0 <= k < no:
+            raise ValueError(f"output {k} does not exist: the graph has {no} output(s)")
         conv = self._input_arrays(inputs, &n, True)
         shape, batched = self.node_shape(dn_graph_output_node(self.g, k))
         out = np.empty((max(n, 0),) + shape, dtype=np.float32)
@@ -448,6 +492,7 @@ cdef class Graph:
         cdef dn_status s
         try:
             with self._lock:
+                self._grad_shapes = None
                 with nogil:
                     s = dn_graph_predict(self.g, ptrs, n, k, dst, chunk, nthreads)
             check(s)
@@ -528,6 +573,7 @@ cdef class Graph:
         cdef dn_status s
         try:
             with self._lock:
+                self._grad_shapes = None
                 with nogil:
                     s = dn_graph_objective(self.g, ptrs, n, chunk, l2, reg_per_sample, nthreads,
                                            &value, gp)
@@ -548,6 +594,7 @@ cdef class Graph:
         cdef dn_status s
         try:
             with self._lock:
+                self._grad_shapes = None
                 with nogil:
                     s = dn_graph_train_epoch(self.g, ptrs, n, batch_size, shuffle, nthreads, &loss)
             check(s)
@@ -615,6 +662,8 @@ def augment_apply(X, flip, degrees, dy, dx, float fill=0.0, bint reference=False
     cdef cnp.ndarray x = _images(X)
     cdef int64_t n = x.shape[0], chw = x.shape[1] * x.shape[2] * x.shape[3]
     params = [np.broadcast_to(np.asarray(v), (n,)) for v in (flip, degrees, dy, dx)]
+    if not np.all(np.isfinite(params[1].astype(np.float64))):
+        raise ValueError("degrees must be finite angles")
     cdef cnp.ndarray out = np.empty_like(x)
     cdef const float *src = <const float *>cnp.PyArray_DATA(x)
     cdef float *dst = <float *>cnp.PyArray_DATA(out)
@@ -653,9 +702,11 @@ def sgemm(A, B, C=None, *, bint trans_a=False, bint trans_b=False, float alpha=1
     if C is None:
         c = np.zeros((M, N), dtype=np.float32)
     else:
+        if not isinstance(C, np.ndarray) or C.dtype != np.float32 or not C.flags.c_contiguous \
+                or not C.flags.writeable or C.shape != (M, N):
+            raise ValueError(f"C is written in place, so it must be a C-contiguous, writable "
+                             f"float32 array of shape ({M}, {N}); got {np.shape(C)}")
         c = C
-        if c.dtype != np.float32 or not c.flags.c_contiguous or c.shape[0] != M or c.shape[1] != N:
-            raise ValueError(f"C must be a C-contiguous float32 array of shape ({M}, {N})")
     cdef dn_gemm_epilogue ep
     cdef dn_act actv
     check(dn_act_from_name(act.encode(), &actv))
@@ -729,8 +780,11 @@ def set_reference_mode(bint on):
 def philox4x32(ctr, uint64_t key):
     cdef uint32_t c[4]
     cdef uint32_t o[4]
+    ctr = [int(v) for v in ctr]
+    if len(ctr) != 4:
+        raise ValueError(f"a Philox counter has 4 words, got {len(ctr)}")
     for i in range(4):
-        c[i] = int(ctr[i])
+        c[i] = ctr[i]
     dn_philox4x32(c, key, o)
     return [o[0], o[1], o[2], o[3]]
 
@@ -785,7 +839,27 @@ def optim_step(str name, params, grads, states, int64_t t, double batch=1, decay
     states is a list of lists of state arrays. Returns the regularisation
     loss."""
     cdef dn_optim_config c = make_optim(name, settings)
+    params, grads, states = list(params), list(grads), list(states)
     cdef int n = len(params)
+    cdef int slots = dn_optim_state_slots(c.kind)
+    for key, seq in (("grads", grads), ("states", states), ("decay", decay),
+                     ("constrain", constrain)):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{key} must hold one entry per parameter ({n}), got {len(seq)}")
+    for i in range(n):
+        for key, arr in [("params", params[i]), ("grads", grads[i])] + \
+                [(f"states[{i}]", v) for v in list(states[i])[:slots]]:
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 \
+                    or not arr.flags.c_contiguous or arr.ndim < 1 \
+                    or not (arr.flags.writeable or key == "grads"):
+                raise ValueError(f"{key} must hold C-contiguous float32 arrays of at least one "
+                                 f"dimension (writable, but for grads)")
+            if arr.shape != params[i].shape:
+                raise ValueError(f"{key}: each array must have the shape of its parameter "
+                                 f"{params[i].shape}, got {arr.shape}")
+        if len(states[i]) < slots:
+            raise ValueError(f"optimiser {name!r} keeps {slots} state array(s) per parameter; "
+                             f"states[{i}] has {len(states[i])}")
     cdef dn_param_view *views = <dn_param_view *>malloc(max(n, 1) * sizeof(dn_param_view))
     cdef cnp.ndarray p, g, s
     cdef double reg = 0
@@ -794,20 +868,15 @@ def optim_step(str name, params, grads, states, int64_t t, double batch=1, decay
         for i in range(n):
             p = params[i]
             g = grads[i]
-            for arr in (p, g):
-                if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-                    raise ValueError("params and grads must be C-contiguous float32 arrays")
-            if g.shape[0] != p.shape[0] or g.size != p.size:
-                raise ValueError("each gradient must have the shape of its parameter")
             views[i].value = <float *>cnp.PyArray_DATA(p)
             views[i].grad_in = <const float *>cnp.PyArray_DATA(g)
             views[i].state[0] = NULL
             views[i].state[1] = NULL
-            for j in range(dn_optim_state_slots(c.kind)):
+            for j in range(slots):
                 s = states[i][j]
                 views[i].state[j] = <float *>cnp.PyArray_DATA(s)
             views[i].size = p.size
-            views[i].cols = p.shape[p.ndim - 1] if p.ndim else 1
+            views[i].cols = p.shape[p.ndim - 1]
             views[i].decay = 1 if decay is None else int(decay[i])
             views[i].constrain = 1 if constrain is None else int(constrain[i])
         with nogil:

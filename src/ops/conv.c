@@ -142,6 +142,11 @@ static dn_status conv_infer(dn_node *node)
                                 (long long)a->dilation[0], (long long)a->dilation[1]);
         if (a->pad[2 * k] < 0 || a->pad[2 * k + 1] < 0 || a->out_pad[k] < 0)
             return dn_fail_node(node, DN_ERR_INVALID, "padding must be >= 0");
+        if (a->kernel[k] > DN_MAX_WINDOW || a->stride[k] > DN_MAX_WINDOW ||
+            a->dilation[k] > DN_MAX_WINDOW || a->pad[2 * k] > DN_MAX_WINDOW ||
+            a->pad[2 * k + 1] > DN_MAX_WINDOW || a->out_pad[k] > DN_MAX_WINDOW)
+            return dn_fail_node(node, DN_ERR_INVALID, "kernel, stride, dilation and padding "
+                                "must be at most %lld", (long long)DN_MAX_WINDOW);
     }
     if (!dn_act_fusable(a->act))
         return dn_fail_node(node, DN_ERR_INVALID, "activation '%s' cannot be fused into a "
@@ -161,6 +166,11 @@ static dn_status conv_infer(dn_node *node)
                                     "than the stride (%lld) or the dilation (%lld)",
                                     (long long)a->out_pad[k], (long long)s,
                                     (long long)a->dilation[k]);
+            /* each term below 2^62: the sum cannot overflow */
+            if ((double)(dims[k] - 1) * (double)s >= (double)((int64_t)1 << 62))
+                return dn_fail_node(node, DN_ERR_INVALID, "stride %lld makes the output of "
+                                    "input %s too large to count in 64 bits",
+                                    (long long)s, got);
             out[k] = (dims[k] - 1) * s - p + span + a->out_pad[k] + 1;
         } else {
             out[k] = dims[k] + p - span - 1 < 0 ? 0 : (dims[k] + p - span - 1) / s + 1;

@@ -116,6 +116,18 @@ static bn_layout bn_dims(const dn_node *node, int64_t n)
     return L;
 }
 
+/* eps > 0 keeps 1 / sqrt(variance + eps) finite when a feature is constant
+ * over what is normalised (both normalisations check it the same way). */
+static dn_status check_eps(const dn_node *node)
+{
+    const float eps = node->attrs.eps;
+    if (!(eps > 0.0f) || !isfinite(eps))
+        return dn_fail_node(node, DN_ERR_INVALID, "eps is %g; it must be > 0 and finite, so "
+                            "that a constant feature (variance 0) is not divided by 0",
+                            (double)eps);
+    return DN_OK;
+}
+
 static dn_status batchnorm_infer(dn_node *node)
 {
     char got[96];
@@ -135,9 +147,8 @@ static dn_status batchnorm_infer(dn_node *node)
                             "axis %d is not a feature axis of a (batch, %s...) input "
                             "of %d dimensions; give an axis in 1..%d (or -1 for the "
                             "last), not the batch axis 0", a->axis, got, full, full - 1);
-    if (!(a->eps >= 0.0f) || !isfinite(a->eps))
-        return dn_fail_node(node, DN_ERR_INVALID, "eps is %g; it must be >= 0 and finite",
-                            (double)a->eps);
+    dn_status st = check_eps(node);
+    if (st) return st;
     if (!(a->momentum >= 0.0f && a->momentum <= 1.0f))
         return dn_fail_node(node, DN_ERR_INVALID,
                             "momentum is %g; running statistics need a momentum in [0, 1]",
@@ -403,9 +414,8 @@ static dn_status layernorm_infer(dn_node *node)
                             "layer normalisation runs over the last axis of each "
                             "sample; got per-sample shape %s, give at least one axis "
                             "of size >= 1", got);
-    if (!(node->attrs.eps >= 0.0f) || !isfinite(node->attrs.eps))
-        return dn_fail_node(node, DN_ERR_INVALID, "eps is %g; it must be >= 0 and finite",
-                            (double)node->attrs.eps);
+    dn_status st = check_eps(node);
+    if (st) return st;
     int64_t D = s->dims[s->ndim - 1], rows = dn_shape_numel(s) / D;
     dn_shape ps = {1, {D}};
     node->shape = *s;

@@ -58,11 +58,12 @@ static dn_status pool_infer(dn_node *node)
     for (int k = 0; k < 2; k++) {
         int64_t K = a->kernel[k], s = a->stride[k] > 0 ? a->stride[k] : K;
         int64_t p0 = a->pad[2 * k], p1 = a->pad[2 * k + 1];
-        if (K < 1 || a->stride[k] < 0)
-            return dn_fail_node(node, DN_ERR_INVALID, "window (%lld, %lld) must be >= 1 and "
-                                "stride (%lld, %lld) >= 1 (0 for the window)",
+        if (K < 1 || a->stride[k] < 0 || K > DN_MAX_WINDOW || a->stride[k] > DN_MAX_WINDOW)
+            return dn_fail_node(node, DN_ERR_INVALID, "window (%lld, %lld) must be in [1, %lld] "
+                                "and stride (%lld, %lld) in [1, %lld] (0 for the window)",
                                 (long long)a->kernel[0], (long long)a->kernel[1],
-                                (long long)a->stride[0], (long long)a->stride[1]);
+                                (long long)DN_MAX_WINDOW, (long long)a->stride[0],
+                                (long long)a->stride[1], (long long)DN_MAX_WINDOW);
         if (p0 < 0 || p1 < 0 || p0 >= K || p1 >= K)
             return dn_fail_node(node, DN_ERR_INVALID, "padding (%lld, %lld, %lld, %lld) must be "
                                 ">= 0 and smaller than the window (%lld, %lld)",

@@ -18,8 +18,12 @@ static dn_status upsample_infer(dn_node *node)
     if (a->factor[0] < 1 || a->factor[1] < 1)
         return dn_fail_node(node, DN_ERR_INVALID, "factors (%lld, %lld) must be integers >= 1",
                             (long long)a->factor[0], (long long)a->factor[1]);
-    node->shape = (dn_shape){3, {in->dims[0], in->dims[1] * a->factor[0],
-                                 in->dims[2] * a->factor[1]}};
+    int64_t H, W;
+    if (!dn_mul_ok(in->dims[1], a->factor[0], &H) || !dn_mul_ok(in->dims[2], a->factor[1], &W))
+        return dn_fail_node(node, DN_ERR_INVALID, "factors (%lld, %lld) make the images too "
+                            "large to count in 64 bits; use smaller factors",
+                            (long long)a->factor[0], (long long)a->factor[1]);
+    node->shape = (dn_shape){3, {in->dims[0], H, W}};
     node->batched = node->in_batched[0];
     node->saved_per_sample = node->saved_fixed = node->ws_per_sample = node->ws_fixed = 0;
     return DN_OK;

@@ -10,6 +10,11 @@ there (or keeps them for the next build), and a copy or pickle of the layer
 carries them, so layers taken from one trained network start another one
 from where it stopped (transfer learning, seed 000 section 6.5). A layer
 with ``trainable = False`` keeps its weights while the rest trains.
+
+A layer called on several nodes of one model shares its weights between
+them (each application reads them, and training adds the gradients of all),
+so those nodes must have the same shape where the weights depend on it: a
+``Dense`` layer's inputs the same width.
 """
 
 import itertools
@@ -17,9 +22,26 @@ import itertools
 import numpy as np
 
 from dagnet import _core
+from dagnet._validation import check_float32_range
 
 _ACTIVATIONS = _core.act_names() + ["softmax", "log_softmax"]
 _counter = itertools.count()
+
+
+def _is_int(value):
+    """An int or a numpy integer (not a bool, not a float)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _int_tuple(what, values, low):
+    """values (an int, or a sequence of ints) as a tuple of ints >= low."""
+    try:
+        items = (values,) if _is_int(values) else tuple(values)
+    except TypeError:
+        items = (None,)
+    if not all(_is_int(d) and d >= low for d in items):
+        raise ValueError(f"{what} must be an int or a tuple of ints >= {low}, got {values!r}")
+    return tuple(int(d) for d in items)
 
 
 def _check_activation(name, allow_none=True):
@@ -89,7 +111,7 @@ class Layer:
         """Set the layer's parameters (arrays in get_weights' order): in the
         model last built with it, else kept and copied in at the next build
         (their shapes are checked then)."""
-        arrays = [np.array(w, dtype=np.float32) for w in weights]
+        arrays = _weight_arrays(self, weights)
         model = self._built_model()
         if model is None:
             self._weights = arrays
@@ -136,7 +158,27 @@ class InputLayer(Layer):
 
     def __init__(self, shape, name=None):
         super().__init__(name)
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = _int_tuple("an Input's shape (of one sample, without the batch dimension)",
+                                shape, 0)
+
+
+def _weight_arrays(layer, weights):
+    """The arrays given to set_weights as float32 copies, each checked to hold
+    finite numbers within float32's range."""
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"layer {layer.name!r}: set_weights takes a list of arrays in the order "
+                        f"of get_weights(), got {type(weights).__name__}")
+    arrays = []
+    for k, w in enumerate(weights):
+        name = f"weights[{k}] of layer {layer.name!r}"
+        a = np.asarray(w)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+        a = np.array(check_float32_range(a, name), dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or infinite values; give finite weights")
+        arrays.append(a)
+    return arrays
 
 
 def _copy_weights(layer, targets, arrays):
@@ -152,8 +194,6 @@ def _copy_weights(layer, targets, arrays):
 
 def Input(shape, name=None):
     """A model input with per-sample ``shape`` (no batch dimension)."""
-    if isinstance(shape, int):
-        shape = (shape,)
     return Node(InputLayer(shape, name), [])
 
 
@@ -193,7 +233,7 @@ class Dense(Layer):
         self.alpha = alpha
 
     def emit(self, g, ids):
-        if not isinstance(self.units, (int,)) or isinstance(self.units, bool) or self.units < 1:
+        if not _is_int(self.units) or self.units < 1:
             raise ValueError(f"{self.name}: units must be a positive int, got {self.units!r}")
         act = _check_activation(self.activation)
         alpha = self.alpha if self.alpha is not None else (1.0 if act == "elu" else 0.01)
@@ -236,8 +276,9 @@ class Dropout(Layer):
         self.rate = rate
 
     def emit(self, g, ids):
-        if not 0 <= self.rate < 1:
-            raise ValueError(f"{self.name}: rate must be in [0, 1), got {self.rate}")
+        if not (isinstance(self.rate, (int, float, np.integer, np.floating))
+                and 0 <= self.rate < 1):
+            raise ValueError(f"{self.name}: rate must be a number in [0, 1), got {self.rate!r}")
         return self._name(g, g.add_node("dropout", ids, rate=self.rate))
 
 
@@ -337,23 +378,42 @@ class Slice(Layer):
     def __init__(self, start, stop=None, axis=-1, name=None):
         super().__init__(name)
         self.start, self.stop, self.axis = start, stop, axis
+        self._split = None  # (name, sizes) of the Split this slice is a part of
+
+    def _check_split(self, g, src):
+        """The sizes of the Split this slice belongs to add up to the axis."""
+        base, sizes = self._split
+        shape, batched = g.infer_shape(src)
+        full = (("batch",) if batched else ()) + tuple(shape)
+        axis = self.axis + len(full) if self.axis < 0 else self.axis
+        if not (batched and 1 <= axis < len(full)):
+            return  # the slice itself says what is wrong with the axis
+        if sum(sizes) != full[axis]:
+            shown = "(" + ", ".join(map(str, full)) + ")"
+            raise ValueError(f"{base}: the part sizes {list(sizes)} add up to {sum(sizes)}, but "
+                             f"axis {self.axis} of the input {shown} has length {full[axis]}; "
+                             f"give sizes that add up to {full[axis]}")
 
     def emit(self, g, ids):
+        if getattr(self, "_split", None) is not None:
+            self._check_split(g, ids[0])
         stop = (1 << 62) if self.stop is None else self.stop
         return self._name(g, g.add_node("slice", ids, axis=self.axis, start=self.start,
                                         stop=stop))
 
 
 def Split(node, sizes, axis=-1, name=None):
-    """Split a node along ``axis`` into consecutive parts of ``sizes``;
+    """Split a node along ``axis`` into consecutive parts of ``sizes``, which
+    must add up to the axis' length (checked when the model is built);
     returns one node per part."""
     base = name or f"split_{next(_counter)}"
+    sizes = _int_tuple(f"{base}: the part sizes", sizes, 1)
     out, start = [], 0
     for k, size in enumerate(sizes):
-        if int(size) < 1:
-            raise ValueError(f"{base}: part sizes must be >= 1, got {list(sizes)}")
-        out.append(Slice(start, start + int(size), axis=axis, name=f"{base}.{k}")(node))
-        start += int(size)
+        part = Slice(start, start + size, axis=axis, name=f"{base}.{k}")
+        part._split = (base, sizes)
+        out.append(part(node))
+        start += size
     return out
 
 
@@ -441,9 +501,9 @@ class _ConvBase(Layer):
         return {}
 
     def emit(self, g, ids):
-        if isinstance(self.filters, bool) or not isinstance(self.filters, int) or self.filters < 1:
+        if not _is_int(self.filters) or self.filters < 1:
             raise ValueError(f"{self.name}: filters must be a positive int, got {self.filters!r}")
-        if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1:
+        if not _is_int(self.groups) or self.groups < 1:
             raise ValueError(f"{self.name}: groups must be a positive int, got {self.groups!r}")
         kernel = _pair("kernel_size", self.name, self.kernel_size)
         stride = _pair("stride", self.name, self.stride)

@@ -15,7 +15,7 @@ from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import as_float32, seed_from
 from dagnet.nn.augment import as_augment
-from dagnet.nn.layers import InputLayer, Node, Input, Layer, _copy_weights
+from dagnet.nn.layers import InputLayer, Node, Input, Layer, _copy_weights, _is_int
 
 LOSSES = {
     "squared_error": "squared_error", "mse": "squared_error",
@@ -29,6 +29,32 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adam
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _positive_int(name, value):
+    """value as an int, which must be >= 1 (bools and floats are refused)."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _sample_weight(sample_weight, n):
+    """One finite weight >= 0 per sample (a scalar weighs them all), not all
+    zero, as an (n, 1) float32 column for the core's weight input."""
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n, w)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must hold one weight per sample, shape ({n},); got "
+                         f"shape {w.shape}")
+    w = as_float32(w.reshape(-1, 1), "sample_weight", shape=(1,))
+    if w.size and w.min() < 0:
+        raise ValueError(f"sample_weight has negative values (the lowest is {w.min():g}); give "
+                         f"weights >= 0 (a weight of 0 leaves a sample out)")
+    if n and not w.any():
+        raise ValueError("sample_weight is all zero, which leaves nothing to train on; give at "
+                         "least one positive weight")
+    return w
 
 
 def _topological_layers(outputs):
@@ -77,6 +103,9 @@ class Model:
         for x in self.inputs:
             if not (isinstance(x, Node) and isinstance(x.layer, InputLayer)):
                 raise TypeError("Model inputs must come from dagnet.nn.Input")
+        if len({id(x) for x in self.inputs}) != len(self.inputs):
+            raise ValueError("the same Input appears twice among the model's inputs; list each "
+                             "input once")
         for y in self.outputs:
             if not isinstance(y, Node):
                 raise TypeError("Model outputs must be nodes returned by layers")
@@ -116,6 +145,7 @@ class Model:
         g = _core.Graph()
         ids = {}
         emitted = []  # (layer, the ids of the nodes it emitted)
+        first_use = {}  # id(layer) -> the nodes its first application emitted
         for x in self.inputs:
             ids[id(x)] = g.add_input(x.layer.shape)
             g.set_name(ids[id(x)], x.layer.name)
@@ -127,7 +157,9 @@ class Model:
                                  f"the model's inputs")
             first = g.n_nodes
             ids[id(node)] = node.layer.emit(g, [ids[id(p)] for p in node.inputs])
-            emitted.append((node.layer, range(first, g.n_nodes)))
+            nodes = range(first, g.n_nodes)
+            emitted.append((node.layer, nodes))
+            self._share_weights(g, node.layer, nodes, first_use.setdefault(id(node.layer), nodes))
             if not node.layer.trainable:
                 for v in range(first, g.n_nodes):
                     g.set_trainable(v, False)
@@ -148,6 +180,19 @@ class Model:
         self._bind_layers(g, emitted)
         return g
 
+    @staticmethod
+    def _share_weights(g, layer, nodes, first):
+        """A layer applied again uses the weights of its first application
+        (compiling checks that the shapes agree: a dense layer's inputs must
+        have the same width)."""
+        if nodes is first:
+            return
+        if len(nodes) != len(first):
+            raise ValueError(f"{layer.name} is applied more than once but not the same way each "
+                             f"time; use a separate layer for each input")
+        for v, src in zip(nodes, first):
+            g.share_params(v, src)
+
     def _bind_layers(self, g, emitted):
         """Copy in the weights each layer carries (set_weights, or a copy of
         a trained layer) and make the layers read their weights from here."""
@@ -156,11 +201,13 @@ class Model:
             by_node.setdefault(node, []).append((name, value))
         layer_params = {}
         for layer, nodes in emitted:
+            if id(layer) in layer_params:
+                continue  # applied again: the weights of its first application
             params = [p for v in nodes for p in by_node.get(v, [])]
             carried = layer._weights if layer._built_model() is None else layer.get_weights()
             if carried:
                 _copy_weights(layer, [value for _, value in params], carried)
-            layer_params.setdefault(id(layer), [name for name, _ in params])
+            layer_params[id(layer)] = [name for name, _ in params]
         for layer, _ in emitted:
             layer._weights = None
             layer._model = weakref.ref(self)
@@ -250,18 +297,38 @@ class Model:
 
     def backward(self, grad_output):
         """Gradients with respect to the inputs of the last forward, given the
-        gradient of the output(s); parameter gradients go to gradients()."""
+        gradient of the output: an array of the shape forward returned (for
+        several outputs, a list with one such array, or None for zero, per
+        output). Parameter gradients go to gradients()."""
         self._require_built()
-        gs = _as_list(grad_output) if len(self.outputs) > 1 else [grad_output]
-        gs = [np.ascontiguousarray(g_, dtype=np.float32) for g_ in gs]
+        n_out = len(self.outputs)
+        gs = _as_list(grad_output) if n_out > 1 else [grad_output]
+        if len(gs) != n_out:
+            raise ValueError(f"the model has {n_out} outputs; give a list of {n_out} gradients "
+                             f"(None for a zero one), got {len(gs)}")
+        shapes = self._graph.grad_shapes
+        if shapes is None:
+            raise RuntimeError("call forward(X) before backward: backward takes the gradient of "
+                               "the outputs of the forward just before it")
+        for k, (g_, shape) in enumerate(zip(gs, shapes)):
+            if g_ is None:
+                continue
+            name = "grad_output" if n_out == 1 else f"grad_output[{k}]"
+            if np.shape(g_) != shape:
+                raise ValueError(f"{name} must have shape {shape}, the shape of the output of "
+                                 f"the last forward; got {np.shape(g_)}")
+            # NaN passes: a diverging loss shows in its own value, which callers check
+            gs[k] = as_float32(g_, name, allow_nan=True)
         nt = self._nthreads()
         with quiet_blas(nt):
             grads = self._graph.backward(gs, nthreads=nt)[:len(self.inputs)]
         return grads[0] if len(grads) == 1 else grads
 
     def predict(self, X, batch_size=1024):
-        """Outputs for X in inference mode, computed in chunks."""
+        """Outputs for X in inference mode, computed in chunks of
+        ``batch_size`` samples."""
         self._require_built()
+        batch_size = _positive_int("batch_size", batch_size)
         conv = self._convert_inputs(X)
         ins = self._pad_inputs(self._graph, conv)
         nt = self._nthreads()
@@ -336,7 +403,23 @@ class Model:
             return as_float32(y.reshape(-1, 1), "y"), (1,)
         if y.ndim == 1 and shape == (1,):
             y = y.reshape(-1, 1)
-        return as_float32(y, "y", shape=shape), tuple(shape)
+        yt = as_float32(y, "y", shape=shape)
+        low, high = (float(yt.min()), float(yt.max())) if yt.size else (0.0, 0.0)
+        if self._loss == "binary_cross_entropy" and (low < 0 or high > 1):
+            raise ValueError(f"binary_cross_entropy takes targets in [0, 1] (labels 0 and 1, or "
+                             f"probabilities); y holds values from {low:g} to {high:g}")
+        if self._loss == "poisson" and low < 0:
+            raise ValueError(f"poisson takes targets >= 0 (counts or rates); y holds values down "
+                             f"to {low:g}")
+        if self._loss == "softmax_cross_entropy":
+            sums = yt.sum(axis=-1, dtype=np.float64) if yt.size else np.ones(1)
+            if low < 0 or high > 1 or np.abs(sums - 1).max() > 1e-3:
+                raise ValueError(f"softmax_cross_entropy takes class labels of shape (n_samples,),"
+                                 f" or one-hot rows or class probabilities: values in [0, 1] "
+                                 f"that sum to 1 over the last axis; y holds values from "
+                                 f"{low:g} to {high:g} with sums from {sums.min():g} to "
+                                 f"{sums.max():g}")
+        return yt, tuple(shape)
 
     def _prepare_training(self, X, y, batch_size, sample_weight):
         """Check and convert the training data once; returns the training
@@ -345,17 +428,11 @@ class Model:
             raise RuntimeError("call compile(loss, optimizer) before training")
         if self._graph is None:
             raise RuntimeError("call build() before training")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        _positive_int("batch_size", batch_size)
         conv = self._convert_inputs(X)
         n = conv[0].shape[0]
         yt, tshape = self._format_target(y, n)
-        w = None
-        if sample_weight is not None:
-            w = as_float32(np.asarray(sample_weight).reshape(-1, 1), "sample_weight", shape=(1,))
-            if w.shape[0] != n:
-                raise ValueError(f"sample_weight has {w.shape[0]} entries, X has {n} samples")
+        w = None if sample_weight is None else _sample_weight(sample_weight, n)
         return self._training_graph(tshape), conv + [yt, w]
 
     def train_epoch(self, X, y, batch_size=32, shuffle=True, sample_weight=None):
@@ -369,11 +446,12 @@ class Model:
             verbose=False):
         """Train for ``epochs`` epochs (the data is checked and converted
         once); the loss of each is appended to ``history_``. Returns self."""
+        epochs = _positive_int("epochs", epochs)
         if self._graph is None:
             self.build()
         g, arrays = self._prepare_training(X, y, batch_size, sample_weight)
         nt = self._nthreads()
-        for epoch in range(int(epochs)):
+        for epoch in range(epochs):
             t0 = time.perf_counter()
             with quiet_blas(nt):
                 loss = g.train_epoch(arrays, int(batch_size), shuffle=shuffle, nthreads=nt)
