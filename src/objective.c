@@ -128,6 +128,18 @@ dn_status dn_graph_optim_state(dn_graph_t *g, float **state, int64_t *n_floats)
 
 int64_t dn_graph_epoch_count(const dn_graph_t *g) { return g ? (int64_t)g->epoch : 0; }
 
+uint64_t dn_graph_run_count(const dn_graph_t *g)
+{
+    return g ? g->run_counter : 0;
+}
+
+dn_status dn_graph_set_run_count(dn_graph_t *g, uint64_t runs)
+{
+    if (!g) return dn_fail(DN_ERR_INVALID, "no graph");
+    g->run_counter = runs;
+    return DN_OK;
+}
+
 dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs)
 {
     if (!g || !g->has_optim)

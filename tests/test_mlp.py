@@ -405,7 +405,7 @@ def test_bad_data():
         clf.fit(np.where(X > 2, np.nan, X), y)
     with pytest.raises(ValueError, match="inconsistent"):
         clf.fit(X, y[:-1])
-    with pytest.raises(ValueError, match="non-zero"):
+    with pytest.raises(ValueError, match="all zero"):
         clf.fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="negative"):
         MLPRegressor(loss="poisson", max_iter=5).fit(X, -np.abs(X[:, 0]))

@@ -219,6 +219,13 @@ int64_t dn_graph_epoch_count(const dn_graph_t *g);
  * resumes exactly where it stopped). */
 dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs);
 
+/* Runs (forward passes, at training and at inference) made so far. The
+ * random numbers of a training run (dropout masks, noise, the VAE's draws)
+ * are keyed by the seed and this count, so a graph rebuilt from saved
+ * parameters continues bit for bit once it is given the count back. */
+uint64_t dn_graph_run_count(const dn_graph_t *g);
+dn_status dn_graph_set_run_count(dn_graph_t *g, uint64_t runs);
+
 #ifdef __cplusplus
 }
 #endif

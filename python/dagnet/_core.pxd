@@ -200,6 +200,8 @@ cdef extern from "dagnet/graph.h":
     dn_status dn_graph_optim_state(dn_graph_t *g, float **state, int64_t *n_floats)
     int64_t dn_graph_epoch_count(const dn_graph_t *g)
     dn_status dn_graph_set_counters(dn_graph_t *g, int64_t steps, int64_t epochs)
+    uint64_t dn_graph_run_count(const dn_graph_t *g)
+    dn_status dn_graph_set_run_count(dn_graph_t *g, uint64_t runs)
 
 
 # ---------------------------------------------------------------------------

@@ -558,6 +558,21 @@ cdef class Graph:
     def set_counters(self, int64_t steps, int64_t epochs):
         check(dn_graph_set_counters(self.g, steps, epochs))
 
+    @property
+    def run_count(self):
+        """Runs made so far; the random numbers of a training run are keyed by
+        it. Saved with the parameters and set on a rebuilt graph, training
+        continues bit for bit."""
+        return int(dn_graph_run_count(self.g))
+
+    @run_count.setter
+    def run_count(self, runs):
+        if not isinstance(runs, (int, np.integer)) or isinstance(runs, bool) \
+                or not 0 <= runs < 2**64:
+            raise ValueError(f"run_count must be an int in [0, 2**64), got {runs!r}")
+        with self._lock:
+            check(dn_graph_set_run_count(self.g, <uint64_t>runs))
+
     def objective(self, data, int64_t chunk=1024, double l2=0.0, bint reg_per_sample=False,
                   bint grad=True, int nthreads=0):
         """(value, gradient in arena layout or None) of the loss over all

@@ -16,6 +16,7 @@ import threading
 from dagnet import _core
 
 _controller = None
+_MAX_THREADS = 4096  # the core counts threads in a C int; no machine has more
 
 
 def resolve_threads(n_threads, name="n_threads"):
@@ -24,8 +25,9 @@ def resolve_threads(n_threads, name="n_threads"):
     if n_threads is None:
         return max(1, _core.max_threads())
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) \
-            or n_threads < 1:
-        raise ValueError(f"{name} must be None or a positive int, got {n_threads!r}")
+            or not 1 <= n_threads <= _MAX_THREADS:
+        raise ValueError(f"{name} must be None or an int from 1 to {_MAX_THREADS}, got "
+                         f"{n_threads!r}")
     return int(n_threads)
 
 

@@ -73,6 +73,32 @@ def as_float32(X, name="X", shape=None, allow_nan=False):
     return arr
 
 
+def check_sample_weight(sample_weight, n):
+    """One finite weight >= 0 per sample (a scalar weighs them all), not all
+    zero and within float32's range, as a float64 array of shape (n,); None
+    stays None."""
+    if sample_weight is None:
+        return None
+    try:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must hold numbers, got {sample_weight!r}") from None
+    if sw.ndim == 0:
+        sw = np.full(n, float(sw))
+    if sw.ndim != 1 or sw.shape[0] != n:
+        raise ValueError(f"sample_weight must hold one weight per sample, shape ({n},); got "
+                         f"shape {sw.shape}")
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity; give finite weights")
+    if np.any(sw < 0):
+        raise ValueError(f"sample_weight has negative values (the lowest is {sw.min():g}); "
+                         f"give weights >= 0 (a weight of 0 leaves a sample out)")
+    if n and not np.any(sw > 0):
+        raise ValueError("sample_weight is all zero, which leaves nothing to train on; give at "
+                         "least one positive weight")
+    return check_float32_range(sw, "sample_weight")
+
+
 def seed_from(random_state):
     """A 64-bit seed for the core from None, an int or a RandomState."""
     from sklearn.utils import check_random_state

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dagnet import _core
 from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
-from dagnet._validation import check_float32_range, dense_float32, seed_from
+from dagnet._validation import check_float32_range, check_sample_weight, dense_float32, seed_from
 from dagnet.nn.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 
 # scikit-learn's hidden activations, and the engine's under their own names
@@ -210,12 +210,13 @@ class BaseMLP(BaseEstimator):
         return g
 
     def _new_graph(self, runs=0):
-        """The graph of self._arch, counting its runs: the core draws
+        """The graph of self._arch, having made `runs` runs: the core draws
         dropout's masks from a stream keyed by the runs, so a graph rebuilt
-        from a pickle is told the original's (`runs`) and makes them up
-        before it trains (see CountedGraph)."""
-        from dagnet.neural_network._generative import counted  # (it imports this module)
-        return counted(self._make_graph(self._arch), runs)
+        from a pickle is given the original's count and trains on as it
+        would have."""
+        g = self._make_graph(self._arch)
+        g.run_count = runs
+        return g
 
     def _bind_views(self):
         """coefs_ and intercepts_ as views of the core's parameters."""
@@ -306,21 +307,7 @@ class BaseMLP(BaseEstimator):
 
     @staticmethod
     def _check_sample_weight(sample_weight, n):
-        if sample_weight is None:
-            return None
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.ndim == 0:
-            sw = np.full(n, float(sw))
-        if sw.ndim != 1 or sw.shape[0] != n:
-            raise ValueError(f"sample_weight.shape == {sw.shape}, expected ({n},)!")
-        if not np.all(np.isfinite(sw)):
-            raise ValueError("sample_weight contains NaN or infinity; give finite weights")
-        if np.any(sw < 0):
-            raise ValueError(f"sample_weight has negative values (the lowest is {sw.min():g}); "
-                             f"give weights >= 0 (a weight of 0 leaves a sample out)")
-        if n and not np.any(sw > 0):
-            raise ValueError("Sample weights must contain at least one non-zero number.")
-        return check_float32_range(sw, "sample_weight")
+        return check_sample_weight(sample_weight, n)
 
     def _nthreads(self):
         return resolve_threads(self.n_threads)
@@ -713,7 +700,7 @@ class BaseMLP(BaseEstimator):
         if graph is not None:  # (unfitted, coefs_ and intercepts_ are the user's)
             for key in self._GRAPH_VIEWS:
                 state.pop(key, None)
-            state["_graph_runs"] = graph.runs
+            state["_graph_runs"] = graph.run_count
             self._sync_params()
             state["_saved_params"] = [value.copy() for _, _, value, _, _ in graph.params()]
             if state.get("_has_optimizer"):

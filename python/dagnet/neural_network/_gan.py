@@ -17,9 +17,9 @@ from dagnet._validation import seed_from
 from dagnet.nn import Dense, Input, SpectralDense
 from dagnet.neural_network._base import _check_option, _check_range, store_params
 from dagnet.neural_network._generative import (DivergenceGuard, build_model, check_n_samples,
-                                               check_positive, check_sizes, counted,
-                                               dense_stack, load_params, normal_draws,
-                                               params_of, validate_dense)
+                                               check_positive, check_sizes, dense_stack,
+                                               load_params, normal_draws, params_of,
+                                               validate_dense)
 
 _LOSSES = ("minimax", "non-saturating", "least-squares", "wasserstein")
 _STREAM_LATENT = 0x4C4154454E  # "LATEN": latent draws of training and sample()
@@ -432,7 +432,7 @@ class GAN(BaseEstimator):
             state.pop(key, None)
         if hasattr(self, "_g"):
             state["_saved"] = self._state()
-            state["_runs"] = [m.graph.runs for m, _ in self._nets()]
+            state["_runs"] = [m.graph.run_count for m, _ in self._nets()]
         return state
 
     def __setstate__(self, state):
@@ -447,8 +447,8 @@ class GAN(BaseEstimator):
         if isinstance(saved, list):  # older pickles: the networks' part only
             saved = (saved, self._draws)
         self._set_state(saved)
-        for (m, _), r in zip(self._nets(), runs):
-            m._graph = counted(m.graph, r)
+        for (m, _), r in zip(self._nets(), runs):  # the draws are keyed by the runs
+            m.graph.run_count = r
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_g")

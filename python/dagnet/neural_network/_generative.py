@@ -7,7 +7,6 @@ their graphs' runs that lets a pickled copy continue training bit for
 bit."""
 
 import numbers
-import threading
 import warnings
 
 import numpy as np
@@ -61,92 +60,6 @@ def check_n_samples(n_samples):
         raise ValueError(f"n_samples is the number of rows to draw and must be an int >= 1; "
                          f"got {n_samples!r}")
     return int(n_samples)
-
-
-# --- runs of a graph ---------------------------------------------------------------------
-
-
-class CountedGraph:
-    """A core graph that counts its runs (forward passes) and otherwise
-    acts as the graph itself.
-
-    The core draws the random numbers of a training run (corruption noise,
-    dropout, the VAE's reparameterisation) from a stream keyed by the
-    graph's run counter, which every run advances, at training and at
-    inference, and which a graph rebuilt from a pickle starts again at 0.
-    A copy is told how many runs its original had made (``behind``) and
-    makes them up, as one-sample inference runs, before its first training
-    run: it then trains bit for bit as the original would. Inference does
-    not depend on the counter, so a copy that only predicts never pays for
-    them."""
-
-    def __init__(self, graph):
-        self.graph = graph
-        self.runs = 0     # runs of the original graph and its copies
-        self.behind = 0   # of those, runs this graph has not made
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name):  # what this class leaves to the graph
-        if name == "graph" or name.startswith("__"):  # (copy and pickle probe dunders)
-            raise AttributeError(name)
-        return getattr(self.graph, name)
-
-    def _count(self, runs):
-        with self._lock:
-            self.runs += runs
-
-    def _catch_up(self):
-        with self._lock:
-            behind, self.behind = self.behind, 0
-        if behind:
-            g = self.graph
-            rows = [np.zeros((1,) + tuple(g.node_shape(g.input_node(k))[0]), dtype=np.float32)
-                    for k in range(g.n_inputs)]
-            for _ in range(behind):
-                g.forward(rows, nthreads=1)
-
-    @staticmethod
-    def _chunks(data, chunk):
-        n = next((len(a) for a in data if a is not None), 0)
-        chunk = chunk if chunk > 0 else 1024
-        return -(-n // chunk) if n > 0 else 0
-
-    def forward(self, inputs, training=False, grad=False, nthreads=0):
-        if training:
-            self._catch_up()
-        out = self.graph.forward(inputs, training=training, grad=grad, nthreads=nthreads)
-        self._count(1)
-        return out
-
-    def predict(self, inputs, k=0, chunk=1024, nthreads=0):
-        out = self.graph.predict(inputs, k, chunk=chunk, nthreads=nthreads)
-        self._count(self._chunks(inputs, chunk))
-        return out
-
-    def objective(self, data, chunk=1024, *args, **kwargs):
-        out = self.graph.objective(data, chunk, *args, **kwargs)
-        self._count(self._chunks(data, chunk))
-        return out
-
-    def train_epoch(self, data, batch_size, shuffle=True, nthreads=0):
-        # one run per batch: a step for each but a last one whose loss was
-        # not finite
-        self._catch_up()
-        steps = self.graph.step_count
-        try:
-            return self.graph.train_epoch(data, batch_size, shuffle=shuffle, nthreads=nthreads)
-        except FloatingPointError:
-            self._count(1)
-            raise
-        finally:
-            self._count(self.graph.step_count - steps)
-
-
-def counted(graph, runs=0):
-    """graph as a CountedGraph; `runs`: those of the original it copies."""
-    graph = CountedGraph(getattr(graph, "graph", graph))
-    graph.runs = graph.behind = int(runs)
-    return graph
 
 
 # --- divergence ----------------------------------------------------------------------------
@@ -236,12 +149,11 @@ def load_params(model, values):
 
 
 def build_model(inputs, outputs, seed, loss=None):
-    """A Model built from seed, its graph counting its runs; with `loss` (a
-    callable adding loss nodes to the core graph), its graph trains that
-    loss."""
+    """A Model built from seed; with `loss` (a callable adding loss nodes to
+    the core graph), its graph trains that loss."""
     model = Model(inputs, outputs)
     model._seed = seed
-    model._graph = counted(model._emit(loss))
+    model._graph = model._emit(loss)
     return model
 
 

@@ -19,7 +19,7 @@ from dagnet.neural_network._base import _check_option, _check_range, store_param
 from dagnet.neural_network._generative import (DivergenceGuard, build_model, check_codes,
                                                check_decoder_output, check_layer_stacks,
                                                check_n_samples, check_positive, check_sizes,
-                                               counted, decoder_like, dense_stack, layer_list,
+                                               decoder_like, dense_stack, layer_list,
                                                load_params, normal_draws, params_of,
                                                resolve_input_shape, validate_dense)
 
@@ -436,7 +436,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         net = state.pop("_net", None)
         state.pop("_decoder", None)
         if net is not None:
-            state["_saved"] = self._state() + (net.graph.runs,)
+            state["_saved"] = self._state() + (net.graph.run_count,)
         return state
 
     def __setstate__(self, state):
@@ -449,7 +449,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self.__dict__.setdefault(key, value)
         self._build(*self._check_params(), self.n_features_in_, self._seed)
         self._set_state(saved[:4])
-        self._net._graph = counted(self._net.graph, saved[4] if len(saved) > 4 else 0)
+        # the core keys the training draws by the graph's runs
+        self._net.graph.run_count = saved[4] if len(saved) > 4 else 0
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_net")

@@ -13,7 +13,7 @@ import numpy as np
 
 from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
-from dagnet._validation import as_float32, seed_from
+from dagnet._validation import as_float32, check_sample_weight, seed_from
 from dagnet.nn.augment import as_augment
 from dagnet.nn.layers import InputLayer, Node, Input, Layer, _copy_weights, _is_int
 
@@ -39,22 +39,9 @@ def _positive_int(name, value):
 
 
 def _sample_weight(sample_weight, n):
-    """One finite weight >= 0 per sample (a scalar weighs them all), not all
-    zero, as an (n, 1) float32 column for the core's weight input."""
-    w = np.asarray(sample_weight)
-    if w.ndim == 0:
-        w = np.full(n, w)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"sample_weight must hold one weight per sample, shape ({n},); got "
-                         f"shape {w.shape}")
-    w = as_float32(w.reshape(-1, 1), "sample_weight", shape=(1,))
-    if w.size and w.min() < 0:
-        raise ValueError(f"sample_weight has negative values (the lowest is {w.min():g}); give "
-                         f"weights >= 0 (a weight of 0 leaves a sample out)")
-    if n and not w.any():
-        raise ValueError("sample_weight is all zero, which leaves nothing to train on; give at "
-                         "least one positive weight")
-    return w
+    """check_sample_weight's weights as an (n, 1) float32 column for the
+    core's weight input."""
+    return check_sample_weight(sample_weight, n).astype(np.float32).reshape(-1, 1)
 
 
 def _topological_layers(outputs):
