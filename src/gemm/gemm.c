@@ -45,15 +45,15 @@
 
 static const dn_gemm_kernel kernel_generic = {
     DN_GEMM_GENERIC_MR, DN_GEMM_GENERIC_NR, GENERIC_KC, GENERIC_NC,
-    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic, 0};
+    dn_gemm_sliver_generic, NULL, dn_gemm_pack_a_generic, dn_gemm_pack_b_generic, NULL, 0};
 #ifdef DAGNET_X86
 static const dn_gemm_kernel kernel_avx2 = {
     DN_GEMM_AVX2_MR, DN_GEMM_AVX2_NR, AVX2_KC, AVX2_NC,
-    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2, 0};
+    dn_gemm_sliver_avx2, NULL, dn_gemm_pack_a_avx2, dn_gemm_pack_b_avx2, NULL, 0};
 static const dn_gemm_kernel kernel_avx512 = {
     DN_GEMM_AVX512_MR, DN_GEMM_AVX512_NR, AVX512_KC, AVX512_NC,
     dn_gemm_sliver_avx512, dn_gemm_sliver_a_avx512, dn_gemm_pack_a_avx512,
-    dn_gemm_pack_b_avx512, 1};
+    dn_gemm_pack_b_avx512, dn_gemm_rows_avx512, 1};
 #endif
 
 /* Per-thread packing space, large enough for every kernel above: a B block
@@ -492,6 +492,57 @@ static void gemm_blocked(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
     }
 }
 
+/* --- few rows: B read row by row -------------------------------------------- */
+
+/* A product of a few rows (a sample predicted alone, a recurrent step of a
+ * small batch) against a row-major B: the sliver kernels walk B one
+ * 32-column sliver at a time down its kc rows, each row on another page
+ * when B is wide, and a 1 x 1024 x 256 product ran at a fifth of numpy's
+ * speed. The row kernel reads each row of B in runs of up to 256 columns;
+ * the kc blocks are those of gemm_block and each element is summed and
+ * finished as there, so a row of C has the same bits alone or in a batch.
+ * Threads take column ranges of whole vectors. */
+static int rows_pay(const dn_gemm_kernel *kn, const gemm_args *g)
+{
+    return kn->rows && !g->tb && g->M <= DN_GEMM_ROWS_MAX && g->N >= 16;
+}
+
+static void gemm_rows_part(const dn_gemm_kernel *kn, const gemm_args *g, int64_t j0, int64_t j1)
+{
+    const int64_t K = g->K, kblocks = (K + kn->kc - 1) / kn->kc;
+    const int64_t kcb = (K + kblocks - 1) / kblocks; /* as gemm_block */
+    const int64_t a_row = g->ta ? 1 : g->lda, a_step = g->ta ? g->lda : 1;
+    dn_gemm_tile t;
+    t.alpha = g->alpha;
+    t.beta = g->beta;
+    t.act = g->act;
+    t.act_alpha = g->act_alpha;
+    t.bias = g->bias ? g->bias + j0 : NULL;
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+        const int64_t kc = DN_MIN(kcb, K - pc);
+        t.first = pc == 0;
+        t.last = pc + kc == K;
+        kn->rows((int)g->M, j1 - j0, kc, g->A + pc * a_step, a_row, a_step,
+                 g->B + pc * g->ldb + j0, g->ldb, g->C + j0, g->ldc, &t);
+    }
+}
+
+static void gemm_rows(const dn_gemm_kernel *kn, const gemm_args *g, int nt)
+{
+    const int64_t vecs = (g->N + 15) / 16;
+    if (nt > vecs) nt = (int)vecs;
+    if (nt <= 1) {
+        gemm_rows_part(kn, g, 0, g->N);
+        return;
+    }
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        const int64_t j0 = DN_MIN(g->N, vecs * t / nt * 16);
+        const int64_t j1 = DN_MIN(g->N, vecs * (t + 1) / nt * 16);
+        if (j0 < j1) gemm_rows_part(kn, g, j0, j1);
+    }
+}
+
 /* --- few columns: the transposed product ----------------------------------- */
 
 /* A product with few columns wastes most lanes of the 32-wide AVX-512 tile
@@ -608,6 +659,10 @@ static void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, flo
         return;
     }
     const dn_gemm_kernel *kn = kernel_for(dn_cpu_isa());
+    if (rows_pay(kn, &g)) {
+        gemm_rows(kn, &g, nt);
+        return;
+    }
     if (narrow_pays(kn, &g) && gemm_narrow(kn, &g, nt)) return;
     gemm_blocked(kn, &g, nt);
 }

@@ -43,6 +43,16 @@ typedef void (*dn_gemm_sliver_a_fn)(int m, int64_t n, int64_t kc, const float *a
                                     int64_t b_row, int64_t b_next, float *c, int64_t ldc,
                                     const dn_gemm_tile *t);
 
+/* C[0..m, 0..n) from m <= DN_GEMM_ROWS_MAX rows of op(A) read in place
+ * (element (i, p) at a[i a_row + p a_step]) and kc rows of a row-major B (b,
+ * ldb apart), one kc block finished as t says, with each element summed and
+ * finished exactly as the sliver kernels do it: for products of a few rows,
+ * which read B row by row instead of one sliver at a time down its rows. */
+#define DN_GEMM_ROWS_MAX 4
+typedef void (*dn_gemm_rows_fn)(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
+                                int64_t a_step, const float *b, int64_t ldb, float *c,
+                                int64_t ldc, const dn_gemm_tile *t);
+
 /* ap[p * MR + i] = op(A)[i0 + i, p0 + p] for i < m <= MR, p < kc; op(A) is
  * A (row-major, lda) or, when ta, its transpose. */
 typedef void (*dn_gemm_pack_a_fn)(int ta, const float *A, int64_t lda, int64_t i0,
@@ -63,6 +73,7 @@ typedef struct dn_gemm_kernel {
     dn_gemm_sliver_a_fn sliver_a; /* NULL: A is always packed */
     dn_gemm_pack_a_fn pack_a;
     dn_gemm_pack_b_fn pack_b;
+    dn_gemm_rows_fn rows; /* NULL: few-row products take the blocked path */
     int ragged_b; /* the slivers read a last B sliver narrower than nr in place */
 } dn_gemm_kernel;
 
@@ -86,6 +97,9 @@ DN_GEMM_DECLARE(avx512)
 void dn_gemm_sliver_a_avx512(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
                              int64_t a_step, const float *b, int64_t b_row, int64_t b_next,
                              float *c, int64_t ldc, const dn_gemm_tile *t);
+void dn_gemm_rows_avx512(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
+                         int64_t a_step, const float *b, int64_t ldb, float *c, int64_t ldc,
+                         const dn_gemm_tile *t);
 DN_GEMM_DECLARE(avx2)
 #endif
 DN_GEMM_DECLARE(generic)

@@ -16,6 +16,46 @@
 #define MR DN_GEMM_AVX512_MR
 #define NR DN_GEMM_AVX512_NR
 
+static inline __mmask16 first_lanes(int64_t count)
+{
+    return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
+}
+
+/* How a tile is finished (dn_gemm_tile), resolved once per tile. */
+typedef struct finish {
+    __m512 alpha, beta;
+    int scale, read_c, add_bias, relu, other_act;
+} finish;
+
+static inline finish finish_of(const dn_gemm_tile *t)
+{
+    finish f;
+    f.alpha = _mm512_set1_ps(t->alpha);
+    f.beta = _mm512_set1_ps(t->beta);
+    f.scale = t->alpha != 1.0f;
+    f.read_c = !t->first || t->beta != 0.0f;
+    f.add_bias = t->last && t->bias != NULL;
+    f.relu = t->last && t->act == DN_ACT_RELU;
+    f.other_act = t->last && t->act != DN_ACT_RELU && t->act != DN_ACT_IDENTITY;
+    return f;
+}
+
+/* The columns mk of c: alpha acc, plus beta c on the first kc block or c on
+ * the others, plus bias and ReLU on the last. */
+static inline __attribute__((always_inline)) void
+finish_zmm(const finish *f, const dn_gemm_tile *t, __m512 x, __m512 bias, float *c,
+           __mmask16 mk)
+{
+    if (f->scale) x = _mm512_mul_ps(x, f->alpha);
+    if (f->read_c) {
+        const __m512 old = _mm512_maskz_loadu_ps(mk, c);
+        x = t->first ? _mm512_fmadd_ps(f->beta, old, x) : _mm512_add_ps(old, x);
+    }
+    if (f->add_bias) x = _mm512_add_ps(x, bias);
+    if (f->relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(c, mk, x);
+}
+
 /* C tile (m x n, ldc) from a (m x kc: element (i, p) at a[i a_row + p
  * a_step]; packed: a_row = 1, a_step = MR) and b (kc rows of NR floats,
  * b_row apart); m and nv (1 or 2 vectors of 16 columns) are constants in
@@ -65,32 +105,19 @@ tile(const int m, const int nv, int n, int64_t kc, const float *a, int64_t a_row
     /* finish the tile: alpha, beta or accumulate, bias, activation */
     const int rest = n - 16 * (nv - 1);
     const __mmask16 last_mask = rest >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rest) - 1);
-    const __m512 valpha = _mm512_set1_ps(t->alpha), vbeta = _mm512_set1_ps(t->beta);
-    const int scale = t->alpha != 1.0f, read_c = !t->first || t->beta != 0.0f;
-    const int add_bias = t->last && t->bias != NULL;
-    const int relu = t->last && t->act == DN_ACT_RELU;
-    const int other_act = t->last && t->act != DN_ACT_RELU && t->act != DN_ACT_IDENTITY;
+    const finish f = finish_of(t);
     __m512 bias[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    if (add_bias) {
+    if (f.add_bias) {
         for (int v = 0; v < nv; v++)
             bias[v] = _mm512_maskz_loadu_ps(v == nv - 1 ? last_mask : 0xffff, t->bias + 16 * v);
     }
 #pragma GCC unroll 12
     for (int i = 0; i < m; i++) {
         float *ci = c + i * ldc;
-        for (int v = 0; v < nv; v++) {
-            const __mmask16 mk = v == nv - 1 ? last_mask : (__mmask16)0xffff;
-            __m512 x = acc[i][v];
-            if (scale) x = _mm512_mul_ps(x, valpha);
-            if (read_c) {
-                const __m512 old = _mm512_maskz_loadu_ps(mk, ci + 16 * v);
-                x = t->first ? _mm512_fmadd_ps(vbeta, old, x) : _mm512_add_ps(old, x);
-            }
-            if (add_bias) x = _mm512_add_ps(x, bias[v]);
-            if (relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
-            _mm512_mask_storeu_ps(ci + 16 * v, mk, x);
-        }
-        if (other_act) dn_act_forward(t->act, t->act_alpha, ci, ci, n);
+        for (int v = 0; v < nv; v++)
+            finish_zmm(&f, t, acc[i][v], bias[v], ci + 16 * v,
+                       v == nv - 1 ? last_mask : (__mmask16)0xffff);
+        if (f.other_act) dn_act_forward(t->act, t->act_alpha, ci, ci, n);
     }
 }
 
@@ -231,6 +258,91 @@ void dn_gemm_sliver_a_avx512(int m, int64_t n, int64_t kc, const float *a, int64
     }
 }
 
+/* --- few rows against a row-major B ---------------------------------------- */
+
+/* C (m x 16 nv, the last vector masked to `last` lanes) from a (element (i,
+ * p) at a[i a_row + p a_step]) and row-major b (kc rows, ldb apart): each
+ * step of p reads nv contiguous vectors of one row of B. Every element gets
+ * the arithmetic of tile(): its own accumulator from zero, one fused
+ * multiply-add per p in order, then finish_zmm, so a row of C has the same
+ * bits whichever kernel computed it. */
+static inline __attribute__((always_inline)) void
+rows_tile(const int m, const int nv, __mmask16 last, int64_t kc, const float *a, int64_t a_row,
+          int64_t a_step, const float *b, int64_t ldb, float *c, int64_t ldc,
+          const dn_gemm_tile *t)
+{
+    __m512 acc[4][16];
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++)
+        for (int i = 0; i < m; i++) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 ai[4];
+        for (int i = 0; i < m; i++) ai[i] = _mm512_set1_ps(a[i * a_row + p * a_step]);
+        const float *bp = b + p * ldb;
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            const __m512 bv = v == nv - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * v)
+                                          : _mm512_loadu_ps(bp + 16 * v);
+            for (int i = 0; i < m; i++) acc[i][v] = _mm512_fmadd_ps(ai[i], bv, acc[i][v]);
+        }
+    }
+    const finish f = finish_of(t);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            const __mmask16 mk = v == nv - 1 ? last : (__mmask16)0xffff;
+            const __m512 bias = f.add_bias ? _mm512_maskz_loadu_ps(mk, t->bias + 16 * v)
+                                           : _mm512_setzero_ps();
+            finish_zmm(&f, t, acc[i][v], bias, ci + 16 * v, mk);
+        }
+        if (f.other_act) dn_act_forward(t->act, t->act_alpha, ci, ci, 16 * (int64_t)(nv - 1)
+                                        + __builtin_popcount(last));
+    }
+}
+
+typedef void (*rows_fn)(__mmask16 last, int64_t kc, const float *a, int64_t a_row,
+                        int64_t a_step, const float *b, int64_t ldb, float *c, int64_t ldc,
+                        const dn_gemm_tile *t);
+
+/* rows_<m>x<nv>; ROWS_WIDE[m - 1] vectors per step: as many accumulators as
+ * the 32 zmm registers hold beside the broadcasts of A */
+#define ROWS_INSTANCE(M, NV)                                                              \
+    static void rows_##M##x##NV(__mmask16 last, int64_t kc, const float *a, int64_t a_row, \
+                                int64_t a_step, const float *b, int64_t ldb, float *c,    \
+                                int64_t ldc, const dn_gemm_tile *t)                       \
+    { rows_tile(M, NV, last, kc, a, a_row, a_step, b, ldb, c, ldc, t); }
+ROWS_INSTANCE(1, 16)
+ROWS_INSTANCE(2, 12)
+ROWS_INSTANCE(3, 8)
+ROWS_INSTANCE(4, 6)
+ROWS_INSTANCE(1, 1)
+ROWS_INSTANCE(2, 1)
+ROWS_INSTANCE(3, 1)
+ROWS_INSTANCE(4, 1)
+static const int ROWS_WIDE[4] = {16, 12, 8, 6};
+static const rows_fn rows_wide[4] = {rows_1x16, rows_2x12, rows_3x8, rows_4x6};
+static const rows_fn rows_one[4] = {rows_1x1, rows_2x1, rows_3x1, rows_4x1};
+
+/* C (m x n, ldc; m <= DN_GEMM_ROWS_MAX) from a and row-major b, one kc
+ * block: see dn_gemm_rows_fn. */
+void dn_gemm_rows_avx512(int m, int64_t n, int64_t kc, const float *a, int64_t a_row,
+                         int64_t a_step, const float *b, int64_t ldb, float *c, int64_t ldc,
+                         const dn_gemm_tile *t)
+{
+    dn_gemm_tile tt = *t;
+    const int64_t wide = 16 * (int64_t)ROWS_WIDE[m - 1];
+    int64_t j = 0;
+    for (; j + wide <= n; j += wide) {
+        tt.bias = t->bias ? t->bias + j : NULL;
+        rows_wide[m - 1]((__mmask16)0xffff, kc, a, a_row, a_step, b + j, ldb, c + j, ldc, &tt);
+    }
+    for (; j < n; j += 16) {
+        tt.bias = t->bias ? t->bias + j : NULL;
+        rows_one[m - 1](first_lanes(n - j), kc, a, a_row, a_step, b + j, ldb, c + j, ldc, &tt);
+    }
+}
+
 /* --- packing --------------------------------------------------------------- */
 
 /* r[0..16) rows in, columns out: r[q] lane l = old r[l] lane q. */
@@ -262,11 +374,6 @@ static inline void transpose16(__m512 r[16])
         r[4 + e] = _mm512_shuffle_f32x4(t[4 + e], t[12 + e], 0x88);
         r[12 + e] = _mm512_shuffle_f32x4(t[4 + e], t[12 + e], 0xdd);
     }
-}
-
-static inline __mmask16 first_lanes(int64_t count)
-{
-    return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1);
 }
 
 /* ap[p * 12 + i] = op(A)[i0 + i, p0 + p] (see dn_gemm_pack_a_fn). */
