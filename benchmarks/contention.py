@@ -9,8 +9,10 @@ every barrier can cost a scheduler time slice. This prints the samples per
 second of one epoch of compare.py's 784-512-256-10 network (Adam, batch 128)
 on 2 threads, quiet and beside `--busy` spinning processes, for:
   - dagnet as imported (its default libgomp spin count, see dagnet/__init__.py),
+  - dagnet with a shorter spin (GOMP_SPINCOUNT=1000, its former default),
   - dagnet with libgomp's own default (GOMP_SPINCOUNT=300000),
   - dagnet with OMP_WAIT_POLICY=passive (threads sleep at once),
+  - dagnet on one thread (n_threads=1, the remedy on a busy machine),
   - a plain torch loop (when --torch-python or an importable torch is given).
 Each runs in a fresh process (libgomp reads its settings when it loads), and
 each figure is the median of several epochs; the busy processes start before
@@ -37,16 +39,19 @@ DAGNET_SNIPPET = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import compare
-n, repeats = int(sys.argv[2]), int(sys.argv[3])
+n, repeats, threads = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 compare.N_SAMPLES = n
 X, y = compare.mlp_data()
-print(json.dumps(compare.dagnet_epoch(X, y, 2, repeats)))
+print(json.dumps(compare.dagnet_epoch(X, y, threads, repeats)))
 """
 
+# name: (environment, threads)
 SETTINGS = {
-    "dagnet (its default)": {},
-    "dagnet, GOMP_SPINCOUNT=300000 (libgomp's default)": {"GOMP_SPINCOUNT": "300000"},
-    "dagnet, OMP_WAIT_POLICY=passive": {"OMP_WAIT_POLICY": "passive"},
+    "dagnet (its default)": ({}, 2),
+    "dagnet, GOMP_SPINCOUNT=1000": ({"GOMP_SPINCOUNT": "1000"}, 2),
+    "dagnet, GOMP_SPINCOUNT=300000 (libgomp's default)": ({"GOMP_SPINCOUNT": "300000"}, 2),
+    "dagnet, OMP_WAIT_POLICY=passive": ({"OMP_WAIT_POLICY": "passive"}, 2),
+    "dagnet on 1 thread": ({}, 1),
 }
 
 
@@ -74,21 +79,21 @@ def main():
     torch_python = find_torch_python(args.torch_python)
 
     print(f"one epoch of {'-'.join(map(str, MLP_SIZES))}, Adam, batch {BATCH}, "
-          f"{args.samples} samples, 2 threads: samples/s, median (min-max) of {args.repeats}")
-    jobs = [(name, [sys.executable, "-c", DAGNET_SNIPPET, HERE], env)
-            for name, env in SETTINGS.items()]
+          f"{args.samples} samples, 2 threads unless said: samples/s, median (min-max) of {args.repeats}")
+    jobs = [(name, [sys.executable, "-c", DAGNET_SNIPPET, HERE], env, threads)
+            for name, (env, threads) in SETTINGS.items()]
     if torch_python:
-        jobs.append(("torch", [torch_python, "-c", TORCH_SNIPPET, "mlp", 2], {}))
+        jobs.append(("torch", [torch_python, "-c", TORCH_SNIPPET, "mlp", 2], {}, 2))
     for busy in args.busy:
         print(f"\n{busy} competing process(es):")
-        for name, cmd, env in jobs:
+        for name, cmd, env, threads in jobs:
             wait_idle()
             procs = [spinner() for _ in range(busy)]
             try:
                 if name == "torch":
                     full = cmd + [args.repeats, json.dumps(MLP_SIZES), args.samples, BATCH]
                 else:
-                    full = cmd + [args.samples, args.repeats]
+                    full = cmd + [args.samples, args.repeats, threads]
                 # both sides' benchmarks skip waiting for idle cores (_quiet.py)
                 busy_env = {"DAGNET_BENCH_BUSY": "1"} if busy else {}
                 res, err = run([str(a) for a in full], dict(env, **busy_env))

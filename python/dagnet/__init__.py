@@ -10,21 +10,27 @@ scikit-learn's, on that core, and ``NeuralNetClassifier`` and
 import os
 
 # libgomp reads its wait policy once, when it loads (with dagnet's core, just
-# below, unless something loaded it before). Its default keeps a thread that
-# waits at a barrier spinning for 300,000 pause instructions, milliseconds on
-# recent x86 cores; when another process wants the core, the thread the
-# spinner waits for queues behind that process and a 2-thread training step
-# becomes many times slower than one thread. A short spin (1000 pauses,
-# about 25 us) gives the core away soon when it is contended; on a quiet
-# machine it costs little because the regions of a dense step follow each
-# other within about 10 us (the small products of a step run on the team
-# too, DN_RUN_MIN_FMA_PER_THREAD). A wait longer than the spin, when one
-# core runs behind the other, still puts a thread to sleep: on a virtual
-# machine whose idle cores wake slowly a 10x longer spin was up to 15-30 %
-# faster there, and 1.5-2x slower beside a busy process
-# (benchmarks/contention.py measures both). Users' own settings win.
+# below, unless something loaded it before): a thread that waits for work
+# spins GOMP_SPINCOUNT pause instructions, then sleeps, and waking a sleeping
+# thread costs 75-250 us on the virtual machines measured (an idle core is
+# halted), more than a whole 256 x 256 product on two threads (85 us).
+# libgomp's own 300,000 pauses keep a thread spinning for milliseconds; a
+# former default of 1000 (20-50 us on Zen 5) let the helper thread fall
+# asleep between products called from Python and between the regions of a
+# step, so a mid-size product on 2 threads ran at one thread's speed or
+# below, or not, from run to run (n = 192-640 at 0.4-0.6x numpy), and a
+# 2-thread MLP epoch ran at 0.6-0.95x of its speed with 10,000. 10,000
+# pauses (100-200 us) keep the helper awake across such gaps: 2-thread
+# products of n = 256 ran at 385-400 GFLOP/s for gaps up to 100 us between
+# calls, against 270-390 with 1000 (benchmarks/sweep.py). The price is paid
+# beside a busy process, where a spinning thread holds the core that the
+# thread it waits for needs: there a 2-thread epoch ran 16-22k samples/s
+# with 10,000 pauses and 43-61k with 1000, and one thread ran 68-70k, faster
+# than two with any setting (benchmarks/contention.py, Zen 5). So on a busy
+# machine n_threads=1 is the remedy, whatever the spin. Users' own settings
+# win.
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+    os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from dagnet import _core  # noqa: E402
 
