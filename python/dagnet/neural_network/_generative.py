@@ -17,7 +17,7 @@ from dagnet import _core
 from dagnet._validation import dense_float32
 from dagnet.nn import Dense, Input, Model, Sequential
 from dagnet.nn.layers import InputLayer, Layer
-from dagnet.neural_network._base import _check_range
+from dagnet.neural_network._base import DIVERGENCE_FACTOR, _check_range
 
 # --- input and output ------------------------------------------------------------------
 
@@ -64,7 +64,9 @@ def check_n_samples(n_samples):
 
 # --- divergence ----------------------------------------------------------------------------
 
-GROWTH = 1e4  # losses this many times their first size (or 1) mean the fit diverged
+# losses this many times their first size (or 1) mean the fit diverged, as
+# the MLPs judge it
+GROWTH = DIVERGENCE_FACTOR
 
 
 class DivergenceGuard:
