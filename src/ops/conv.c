@@ -23,25 +23,32 @@
  *
  * Fast paths: Winograd's F(2x2, 3x3) (conv_winograd.c) for CONV2D with a
  * 3x3 kernel, unit stride and dilation, one group and at least
- * DN_WINO_MIN_CHANNELS channels on each side, one sample at a time like the
- * rest; otherwise im2col + dn_sgemm per sample. The columns of a sample,
- * col (C_in KH KW, Ho Wo), make Y_g = W_g col_g one product per group, and
- * the backward products dW_g += dZ_g col_g^T and dcol_g = W_g^T dZ_g, dcol
- * folded back into dX by col2im. A 1x1 kernel with stride 1 and no padding
- * uses X itself. With unit strides and "same" width, a row of the columns
- * is one contiguous run of a shifted plane: im2col copies it and col2im
- * adds it back in one piece. The activation gradient and the bias sums are
- * taken per sample, just before the products read dZ. Threads take whole samples, each with its own column
- * buffer in the workspace; the weight gradient is summed per chunk of
- * CHUNK samples (a partition fixed by the batch size alone) into partial
- * sums that are then added in chunk order, so results are bit-identical
- * for any thread count. The _ref twins are the plain loops of the
- * definitions above.
+ * DN_WINO_MIN_CHANNELS channels on each side; a direct convolution
+ * (conv_direct.c) for CONV2D with at most DN_DIRECT_MAX_CIG input channels
+ * per group (depthwise and first layers, where dn_direct_wanted measured it
+ * faster), with the bias and a ReLU fused into its output; both one sample
+ * at a time like the rest; otherwise im2col + dn_sgemm per sample. The
+ * columns of a sample, col (C_in KH KW, Ho Wo), make Y_g = W_g col_g one
+ * product per group, and the backward products dW_g += dZ_g col_g^T and
+ * dcol_g = W_g^T dZ_g, dcol folded back into dX by col2im. A 1x1 kernel
+ * with stride 1 and no padding uses X itself. With unit strides and "same"
+ * width, a row of the columns is one contiguous run of a shifted plane:
+ * im2col copies it and col2im adds it back in one piece; other strides,
+ * dilations and widths go through the phases of each channel
+ * (dn_direct_im2col), in which every row of the grid reads a contiguous
+ * run. The activation gradient and the bias sums are taken per sample, just
+ * before the products read dZ. Threads take whole samples, each with its
+ * own column buffer in the workspace; the weight gradient is summed per
+ * chunk of CHUNK samples (a partition fixed by the batch size alone) into
+ * partial sums that are then added in chunk order, so results are
+ * bit-identical for any thread count. The _ref twins are the plain loops of
+ * the definitions above.
  */
 #include <math.h>
 #include <stdio.h>
 #include "internal.h"
 #include "conv_winograd.h"
+#include "conv_direct.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -71,6 +78,11 @@ typedef struct conv_sizes {
     dn_wino wg;                  /* its geometry */
     int64_t wpart;               /* floats of one partial weight gradient */
     int64_t ufix;                /* floats of the transformed filter (0 without wino) */
+    int dd;                      /* CONV2D that the direct path runs */
+    dn_direct dg;                /* its geometry */
+    int unit;                    /* unit strides, "same" width: im2col row by row */
+    dn_direct pg;                /* else the geometry of im2col's phases */
+    int64_t colsz;               /* floats of the columns, rounded to 16 */
 } conv_sizes;
 
 static int transposed(const dn_node *nd) { return nd->op == DN_OP_CONV2D_TRANSPOSE; }
@@ -92,7 +104,13 @@ static conv_sizes conv_sizes_of(const dn_node *nd)
     s.g.G = a->groups;
     s.in_plane = dn_shape_numel(in);
     s.out_plane = dn_shape_numel(out);
-    s.col = (s.g.C * s.g.KH * s.g.KW * s.g.Hg * s.g.Wg + 15) / 16 * 16;
+    s.colsz = s.col = (s.g.C * s.g.KH * s.g.KW * s.g.Hg * s.g.Wg + 15) / 16 * 16;
+    s.unit = s.g.sh == 1 && s.g.sw == 1 && s.g.Wg == s.g.W;
+    if (!s.unit) {
+        s.pg = dn_direct_geom(s.g.C, s.g.H, s.g.W, s.g.M, s.g.Hg, s.g.Wg, s.g.G, s.g.KH, s.g.KW,
+                              s.g.sh, s.g.sw, s.g.dh, s.g.dw, s.g.pt, s.g.pl);
+        s.col += dn_direct_phase_floats(&s.pg);
+    }
     s.wsize = s.g.M * s.g.C / s.g.G * s.g.KH * s.g.KW;
     s.oc = out->dims[0], s.op = out->dims[1] * out->dims[2];
     s.bpart = (2 * s.oc + 15) / 16 * 16;
@@ -104,6 +122,13 @@ static conv_sizes conv_sizes_of(const dn_node *nd)
              s.g.M >= DN_WINO_MIN_CHANNELS;
     s.wpart = (s.wsize + 15) / 16 * 16;
     s.ufix = 0;
+    s.dd = !tr && dn_direct_wanted(s.g.C, s.g.M, s.g.G, s.g.Hg, s.g.Wg, s.direct);
+    if (s.dd) {
+        s.dg = dn_direct_geom(s.g.C, s.g.H, s.g.W, s.g.M, s.g.Hg, s.g.Wg, s.g.G, s.g.KH, s.g.KW,
+                              s.g.sh, s.g.sw, s.g.dh, s.g.dw, s.g.pt, s.g.pl);
+        s.col = dn_direct_scratch_floats(&s.dg);
+        s.wino = 0;
+    }
     if (s.wino) {
         s.wg = dn_wino_geom(s.g.C, s.g.H, s.g.W, s.g.M, s.g.Hg, s.g.Wg, s.g.pt, s.g.pl);
         s.col = DN_MAX(s.col, dn_wino_scratch_floats(&s.wg));
@@ -250,37 +275,24 @@ static void im2col_row_unit(const conv_geom *g, const float *plane, int64_t kh, 
     }
 }
 
-/* col (C KH KW, Hg Wg) = the patches of img (C, H, W) */
-static void im2col(const conv_geom *g, const float *img, float *col)
+/* col (C KH KW, Hg Wg) = the patches of img (C, H, W): with unit strides
+ * and "same" width one run per row of the columns (im2col_row_unit);
+ * otherwise through the phases of each channel (conv_direct.c), in which
+ * every row of the grid reads a contiguous run, whatever the stride,
+ * dilation and padding; their scratch follows the columns. */
+static void im2col(const conv_sizes *s, const float *img, float *col)
 {
+    const conv_geom *g = &s->g;
+    if (!s->unit) {
+        dn_direct_im2col(&s->pg, img, col, col + s->colsz);
+        return;
+    }
     const int64_t HWg = g->Hg * g->Wg;
-    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
-            for (int64_t kw = 0; kw < g->KW; kw++) {
-                float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
-                if (unit) {
-                    im2col_row_unit(g, img + c * g->H * g->W, kh, kw, row);
-                    continue;
-                }
-                int64_t offx = kw * g->dw - g->pl, lo, hi;
-                valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
-                for (int64_t oy = 0; oy < g->Hg; oy++) {
-                    int64_t iy = oy * g->sh - g->pt + kh * g->dh;
-                    float *r = row + oy * g->Wg;
-                    if (iy < 0 || iy >= g->H) {
-                        memset(r, 0, (size_t)g->Wg * sizeof(float));
-                        continue;
-                    }
-                    const float *src = img + (c * g->H + iy) * g->W + offx;
-                    for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0.0f;
-                    if (g->sw == 1)
-                        memcpy(r + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++) r[ox] = src[ox * g->sw];
-                    for (int64_t ox = hi; ox < g->Wg; ox++) r[ox] = 0.0f;
-                }
-            }
+            for (int64_t kw = 0; kw < g->KW; kw++)
+                im2col_row_unit(g, img + c * g->H * g->W, kh, kw,
+                                col + ((c * g->KH + kh) * g->KW + kw) * HWg);
 }
 
 /* dst (n) += src (n) */
@@ -314,31 +326,19 @@ static void col2im_row_unit(const conv_geom *g, float *row, int64_t kh, int64_t 
 /* img (C, H, W) += the adjoint of im2col applied to col (C KH KW, Hg Wg);
  * col is overwritten. Each pixel receives its terms in (kh, kw) order. */
 DN_TARGET_CLONES
-static void col2im(const conv_geom *g, float *col, float *img)
+static void col2im(const conv_sizes *s, float *col, float *img)
 {
+    const conv_geom *g = &s->g;
+    if (!s->unit) {
+        dn_direct_col2im(&s->pg, col, img, col + s->colsz);
+        return;
+    }
     const int64_t HWg = g->Hg * g->Wg;
-    const int unit = g->sh == 1 && g->sw == 1 && g->Wg == g->W;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t kh = 0; kh < g->KH; kh++)
-            for (int64_t kw = 0; kw < g->KW; kw++) {
-                float *row = col + ((c * g->KH + kh) * g->KW + kw) * HWg;
-                if (unit) {
-                    col2im_row_unit(g, row, kh, kw, img + c * g->H * g->W);
-                    continue;
-                }
-                int64_t offx = kw * g->dw - g->pl, lo, hi;
-                valid_range(offx, g->sw, g->W, g->Wg, &lo, &hi);
-                for (int64_t oy = 0; oy < g->Hg; oy++) {
-                    int64_t iy = oy * g->sh - g->pt + kh * g->dh;
-                    if (iy < 0 || iy >= g->H) continue;
-                    const float *r = row + oy * g->Wg;
-                    float *dst = img + (c * g->H + iy) * g->W + offx;
-                    if (g->sw == 1)
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox] += r[ox];
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox * g->sw] += r[ox];
-                }
-            }
+            for (int64_t kw = 0; kw < g->KW; kw++)
+                col2im_row_unit(g, col + ((c * g->KH + kh) * g->KW + kw) * HWg, kh, kw,
+                                img + c * g->H * g->W);
 }
 
 /* --- bias, activation and their gradients -------------------------------- */
@@ -426,6 +426,13 @@ static void conv2d_forward(const dn_ctx *c)
         const float *x = c->in[0] + i * s.in_plane;
         float *y = c->out + i * s.out_plane;
         float *col = c->ws + s.ufix + (int64_t)thread_id() * s.col;
+        if (s.dd) {
+            const int relu = a->act == DN_ACT_RELU;
+            dn_direct_forward(&s.dg, c->param[0], a->use_bias ? c->param[1] : NULL, x, y, relu,
+                              col);
+            if (!relu) bias_act(y, NULL, g->M, P, a->act, a->alpha);
+            continue;
+        }
         if (wino) {
             dn_wino_forward(&s.wg, U, x, y, col, inner);
             bias_act(y, a->use_bias ? c->param[1] : NULL, g->M, P, a->act, a->alpha);
@@ -434,7 +441,7 @@ static void conv2d_forward(const dn_ctx *c)
         if (s.direct)
             col = (float *)x;
         else
-            im2col(g, x, col);
+            im2col(&s, x, col);
         for (int64_t gr = 0; gr < g->G; gr++)
             dn_sgemm(0, 0, Mg, P, Kg, 1.0f, c->param[0] + gr * Mg * Kg, Kg, col + gr * Kg * P, P,
                      0.0f, y + gr * Mg * P, P, NULL, inner);
@@ -463,7 +470,7 @@ static void conv2d_transpose_forward(const dn_ctx *c)
                      0.0f, col + gr * Kg * P, P, NULL, inner);
         if (!s.direct) {
             memset(y, 0, (size_t)s.out_plane * sizeof(float));
-            col2im(g, col, y);
+            col2im(&s, col, y);
         }
         bias_act(y, a->use_bias ? c->param[1] : NULL, g->C, g->H * g->W, a->act, a->alpha);
     }
@@ -507,13 +514,15 @@ static void conv_backward_common(const dn_ctx *c)
             grad_pre_act(a, c->out + i * s.out_plane, dzi, db ? bparts + i * s.oc : NULL, s.oc,
                          s.op);
             if (gxi && gx_fresh) memset(gxi, 0, (size_t)s.in_plane * sizeof(float));
-            if (wino) {
+            if (s.dd) {
+                dn_direct_backward(&s.dg, c->param[0], x, dzi, dw ? part : NULL, beta, gxi, col);
+            } else if (wino) {
                 dn_wino_backward(&s.wg, U, x, dzi, dw ? part : NULL, beta, gxi, col, inner);
             } else if (!tr) {
                 /* columns of X; dW_g += dZ_g col_g^T; dcol = W_g^T dZ_g; dX += col2im */
                 const float *cx = x;
                 if (!s.direct) {
-                    im2col(g, x, col);
+                    im2col(&s, x, col);
                     cx = col;
                 }
                 for (int64_t gr = 0; gr < g->G && dw; gr++)
@@ -525,12 +534,12 @@ static void conv_backward_common(const dn_ctx *c)
                     dn_sgemm(1, 0, Kg, P, Mg, 1.0f, c->param[0] + gr * Mg * Kg, Kg,
                              dzi + gr * Mg * P, P, s.direct ? 1.0f : 0.0f, dcol + gr * Kg * P,
                              P, NULL, inner);
-                if (!s.direct) col2im(g, col, gxi);
+                if (!s.direct) col2im(&s, col, gxi);
             } else {
                 /* columns of dY; dW_g += X_g col_g^T; dX_g += W_g col_g */
                 const float *cd = dzi;
                 if (!s.direct) {
-                    im2col(g, dzi, col);
+                    im2col(&s, dzi, col);
                     cd = col;
                 }
                 for (int64_t gr = 0; gr < g->G && dw; gr++)

@@ -2,13 +2,16 @@
  * GLOBAL_AVGPOOL2D, UPSAMPLE2D): the seeds' worked examples, each kernel
  * (fast and _ref) against a double-precision convolution written here,
  * gradients against central finite differences of it, one thread against
- * three (bit-identical), and the errors of bad settings. Exit status 0 when
+ * three (bit-identical), the direct path of CONV2D (conv_direct.c) with the
+ * kernels of every instruction set and its dispatch rule, and the errors of
+ * bad settings. Exit status 0 when
  * every check passes; each failure prints what was expected. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "ops/conv_direct.h"
 
 #include "check.h"
 
@@ -202,6 +205,31 @@ static void test_conv2d_case(int64_t n, int64_t Ci, int64_t H, int64_t W, int64_
     h_free(&h);
 }
 
+/* --- the direct path: every instruction set, and its dispatch --------------- */
+
+static void test_direct(void)
+{
+    const dn_isa best = dn_cpu_detect();
+    for (int isa = DN_ISA_GENERIC; isa <= (int)DN_ISA_AVX512; isa++) {
+        if (dn_cpu_set_isa((dn_isa)isa) != (dn_isa)isa) continue;
+        test_conv2d_case(2, 4, 7, 6, 4, 3, 2, 1, 1, 4, 1);    /* depthwise, stride 2 */
+        test_conv2d_case(2, 3, 9, 8, 6, 5, 1, 2, 2, 3, 1);    /* 5x5, dilation 2, multiplier 2 */
+        test_conv2d_case(2, 8, 6, 7, 4, 3, 1, 1, 1, 2, 1);    /* 4 channels in, 2 out per group */
+        test_conv2d_case(1, 3, 26, 24, 4, 3, 1, 1, 1, 1, 0);  /* a first layer, 25x24 outputs */
+        test_conv2d_case(9, 16, 12, 10, 16, 3, 1, 1, 1, 16, 0); /* threads over samples, chunks */
+    }
+    dn_cpu_set_isa(best);
+    /* the rule of conv_direct.c */
+    CHECK(dn_direct_wanted(32, 32, 32, 4, 4, 0), "depthwise: direct");
+    CHECK(dn_direct_wanted(64, 64, 16, 4, 4, 0), "4 channels per group: direct");
+    CHECK(!dn_direct_wanted(80, 80, 16, 4, 4, 0), "5 channels per group: im2col");
+    CHECK(!dn_direct_wanted(32, 32, 32, 4, 4, 1), "1x1 on the image: im2col");
+    CHECK(dn_direct_wanted(3, 64, 1, 24, 24, 0), "first layer, 24x24: direct");
+    CHECK(!dn_direct_wanted(3, 32, 1, 16, 16, 0), "32 outputs, 16x16: im2col");
+    CHECK(dn_direct_wanted(3, 16, 1, 16, 16, 0), "16 outputs, 16x16: direct");
+    CHECK(!dn_direct_wanted(4, 16, 1, 8, 8, 0), "first layer, 8x8: im2col");
+}
+
 /* --- the seeds' examples ---------------------------------------------------- */
 
 static void test_seed004(void)
@@ -315,6 +343,7 @@ int main(void)
     test_conv2d_case(2, 3, 4, 4, 6, 3, 1, 1, 1, 3, 1);   /* depthwise, multiplier 2 */
     test_conv2d_case(2, 3, 4, 5, 2, 1, 1, 0, 1, 1, 1);   /* 1x1: the image is the column */
     test_conv2d_case(9, 8, 12, 10, 16, 3, 1, 1, 1, 1, 0); /* threads over samples and chunks */
+    test_direct();
     test_pools();
     test_errors();
     if (failures) {
