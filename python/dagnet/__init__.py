@@ -15,12 +15,12 @@ import os
 # thread costs 75-250 us on the virtual machines measured (an idle core is
 # halted), more than a whole 256 x 256 product on two threads (85 us).
 # libgomp's own 300,000 pauses keep a thread spinning for milliseconds; a
-# former default of 1000 (20-50 us on Zen 5) let the helper thread fall
+# former default of 1000 (20-50 us on Zen 5) let the worker thread fall
 # asleep between products called from Python and between the regions of a
 # step, so a mid-size product on 2 threads ran at one thread's speed or
 # below, or not, from run to run (n = 192-640 at 0.4-0.6x numpy), and a
 # 2-thread MLP epoch ran at 0.6-0.95x of its speed with 10,000. 10,000
-# pauses (100-200 us) keep the helper awake across such gaps: 2-thread
+# pauses (100-200 us) keep the worker awake across such gaps: 2-thread
 # products of n = 256 ran at 385-400 GFLOP/s for gaps up to 100 us between
 # calls, against 270-390 with 1000 (benchmarks/sweep.py). The price is paid
 # beside a busy process, where a spinning thread holds the core that the
