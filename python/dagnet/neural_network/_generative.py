@@ -2,9 +2,7 @@
 ``dagnet.nn`` models with named layers, latent draws from the core's
 Philox generator, pickling by parameter values, and the watch over their
 losses that stops a diverging fit; and, with the Autoencoder, encoders and
-decoders given as layer stacks, the checks of their input and the count of
-their graphs' runs that lets a pickled copy continue training bit for
-bit."""
+decoders given as layer stacks and the checks of their input."""
 
 import numbers
 import warnings
@@ -64,18 +62,14 @@ def check_n_samples(n_samples):
 
 # --- divergence ----------------------------------------------------------------------------
 
-# losses this many times their first size (or 1) mean the fit diverged, as
-# the MLPs judge it
-GROWTH = DIVERGENCE_FACTOR
-
 
 class DivergenceGuard:
     """Watches the losses of a fit: when one turns NaN or infinite, or grows
-    beyond GROWTH times its size at the start of training (or 1, whichever
-    is larger), training stops and the estimator gets back the state of its
-    last sound epoch; then, as the MLPs do, a loss that grew gives a
-    ConvergenceWarning and a non-finite one a ValueError, each saying what
-    to do.
+    beyond DIVERGENCE_FACTOR (the MLPs' factor) times its size at the start
+    of training (or 1, whichever is larger), training stops and the
+    estimator gets back the state of its last sound epoch; then, as the MLPs
+    do, a loss that grew gives a ConvergenceWarning and a non-finite one a
+    ValueError, each saying what to do.
 
     `save()` returns a copy of what training changes (parameters, optimiser
     state, counters) and `load(copy)` puts it back; `scale`: the size of the
@@ -91,7 +85,7 @@ class DivergenceGuard:
             return False
         if self.scale is None:
             self.scale = abs(float(loss))
-        return abs(loss) <= GROWTH * max(1.0, self.scale)
+        return abs(loss) <= DIVERGENCE_FACTOR * max(1.0, self.scale)
 
     def epoch_done(self):
         """The epoch was sound: it is the one to go back to."""
