@@ -175,6 +175,7 @@ extern const dn_op_def dn_opdef_reparameterize, dn_opdef_gaussian_kl, dn_opdef_v
     dn_opdef_spectral_linear;
 extern const dn_op_def dn_opdef_linear_tied, dn_opdef_masking_noise, dn_opdef_gaussian_noise,
     dn_opdef_l1_penalty, dn_opdef_kl_sparsity, dn_opdef_contractive;
+extern const dn_op_def dn_opdef_recurrent, dn_opdef_sequence_mask, dn_opdef_embedding;
 
 /* Helpers for infer functions and kernels (src/graph.c, src/status.c). */
 dn_status dn_fail_node(const dn_node *node, dn_status s, const char *fmt, ...)

@@ -15,10 +15,15 @@ import dagnet.neural_network._rbm
 import dagnet.neural_network._vae
 import dagnet.nn
 import dagnet.nn.augment
+import dagnet.nn.base
+import dagnet.nn.convolution
+import dagnet.nn.dense
 import dagnet.nn.model
+import dagnet.nn.recurrent
 
 
-@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.nn.layers, dagnet.nn.augment,
+@pytest.mark.parametrize("module", [dagnet.nn, dagnet.nn.model, dagnet.nn.base, dagnet.nn.dense,
+                                    dagnet.nn.convolution, dagnet.nn.augment, dagnet.nn.recurrent,
                                     dagnet.neural_network._mlp, dagnet.neural_network._rbm,
                                     dagnet.neural_network._dbn,
                                     dagnet.neural_network._neural_net,

@@ -221,3 +221,31 @@ def test_sgemm_argument_errors():
         _core.sgemm(A, B, act="relu6")
     with pytest.raises(ValueError, match="2-D"):
         _core.sgemm(np.ones(3), B)
+
+
+PACKED_SHAPES = [  # M, N, K: the recurrent steps, ragged slivers, several kc blocks
+    (1, 1, 1), (1, 33, 5), (3, 16, 7), (32, 1024, 256), (32, 256, 1024), (13, 97, 1031),
+    (40, 480, 160), (7, 31, 600), (200, 64, 48),
+]
+
+
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("shape", PACKED_SHAPES, ids=str)
+def test_sgemm_with_b_packed_once(isa, shape, tb):
+    M, N, K = shape
+    rng = np.random.default_rng(M * N + K)
+    A, B = operands(rng, M, N, K, False, tb)
+    C0 = rng.standard_normal((M, N)).astype(np.float32)
+    bias = rng.standard_normal(N).astype(np.float32)
+    ref, tol = expect(A, B, False, tb, alpha=0.5, beta=1.5, C=C0, bias=bias, act="tanh")
+    outs = []
+    for nt in (1, 2):
+        C = C0.copy()
+        _core.sgemm(A, B, C, trans_b=tb, alpha=0.5, beta=1.5, bias=bias, act="tanh",
+                    nthreads=nt, packed=True)
+        assert_close(C, ref, tol, f"{isa} packed {shape} tb={tb}")
+        outs.append(C)
+    np.testing.assert_array_equal(outs[0], outs[1], err_msg=f"{isa} packed {shape}: 1 vs 2 "
+                                                            f"threads")
+    C = _core.sgemm(A, B, trans_b=tb, beta=0.0, packed=True)  # beta 0 never reads C
+    assert_close(C, *expect(A, B, False, tb), f"{isa} packed {shape} beta 0")

@@ -35,6 +35,21 @@ void dn_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
               int64_t ldb, float beta, float *C, int64_t ldc,
               const dn_gemm_epilogue *ep, int nthreads);
 
+/* op(B) (K x N) packed once for many products with it (the recurrent
+ * kernel of every step of a sequence): dn_sgemm_pack_b writes it into
+ * `packed`, dn_sgemm_packed_floats(K, N) floats, for the kernel of the
+ * current instruction set; dn_sgemm_packed then computes
+ * C = act(alpha A packed + beta C + bias) with A (M x K, lda), each element
+ * summed in the same order for any thread count, reading each packed sliver
+ * once per call. Pack and multiply under the same instruction set
+ * (dn_set_cpu_isa between the two is not allowed). */
+int64_t dn_sgemm_packed_floats(int64_t K, int64_t N);
+void dn_sgemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb,
+                     float *packed);
+void dn_sgemm_packed(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *packed, float beta, float *C, int64_t ldc,
+                     const dn_gemm_epilogue *ep, int nthreads);
+
 /* The plain triple loop (float accumulation in k order): the reference twin
  * and the fallback for odd shapes. */
 void dn_sgemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,

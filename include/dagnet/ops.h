@@ -77,12 +77,55 @@ typedef enum dn_op {
                            attrs.rate, rho_hat_j the batch mean of H[:, j], in (0, 1) */
     DN_OP_CONTRACTIVE,  /* (H, X [, w]): attrs.scale mean_i ||dH_i/dX_i||_F^2 for H the
                            LINEAR node act(X W + b) of activation attrs.act (alpha) */
+    /* Sequences (src/ops/recurrent*.c, src/ops/sequence.c): per sample a
+     * sequence is (T, F), time first; a mask is (T,), nonzero for a real step
+     * and zero for padding. */
+    DN_OP_RECURRENT,    /* (X [, mask] [, h0 [, c0]]) -> (T + S, D H): a recurrent layer over
+                           the whole sequence, see "Recurrent layers" below */
+    DN_OP_SEQUENCE_MASK, /* (T, ...) -> (T,): 1 where some element of step t differs from
+                           attrs.scale (the mask value), else 0; X gets no gradient */
+    DN_OP_EMBEDDING,    /* (T,) token ids as floats -> (T, units): row id of the table
+                           W (attrs.vocab, units); ids outside [0, vocab) give zeros */
     DN_OP_COUNT
 } dn_op;
 
 #define DN_MAX_INPUTS 8
 #define DN_MAX_PARAMS 4
 #define DN_AXIS_ALL 127 /* SUM/MEAN: reduce every per-sample axis */
+
+/* Recurrent layers (DN_OP_RECURRENT; seed 002 section 6, seed 003 chapter 8).
+ * attrs.cell picks the cell, attrs.units is H, attrs.directions D (1, or 2
+ * for a bidirectional layer: the second direction runs from the last step to
+ * the first with its own parameters). Inputs: X (T, F); the mask (T,) when
+ * attrs.has_mask; then optionally the initial h0 (D H) and, for an LSTM, c0
+ * (D H); absent states are zero. The output has T + S rows of D H columns:
+ * row t the hidden state after step t (the directions side by side; zero
+ * where the mask is zero), row T the final h, and for an LSTM row T + 1 the
+ * final c (S = 2; else S = 1). A masked step leaves every state unchanged
+ * and gets no gradient. Parameters, per direction d (gate order below):
+ *   kernel (D, F, G H), recurrent_kernel (D, H, G H), bias (D, G H) when
+ *   use_bias, peephole (D, 3, H) for an LSTM with attrs.peepholes (i, f, o),
+ *   recurrent_bias (D, G H) for a GRU with reset_after and use_bias;
+ * one direction drops the leading D: kernel (F, G H), ...
+ * With a = x W_x + b + h(t-1) W_h for the gate's columns:
+ *   RNN  (G = 1): h = act(a), act tanh, relu or sigmoid
+ *   LSTM (G = 4, gates i, f, g, o): i, f, o = sigmoid(a + p (.) c(t-1)) (the
+ *        seeds' peepholes, all on c(t-1)), g = tanh(a), c = f c(t-1) + i g,
+ *        h = o tanh(c)
+ *   GRU  (G = 3, gates r, z, n): r, z = sigmoid(a); the seeds' form (seed 003
+ *        section 8.7) n = act(x W_xn + b_n + (r (.) h(t-1)) W_hn), and with
+ *        reset_after (PyTorch's) n = act(x W_xn + b_n + r (.) (h(t-1) W_hn +
+ *        b_hn)); h = z h(t-1) + (1 - z) n; act tanh or relu.
+ * attrs.truncate k > 0 cuts the gradient between steps k j - 1 and k j (in
+ * the order the direction runs): backpropagation through time truncated to
+ * chunks of k steps. attrs.go_backwards (D = 1) runs from the last step to
+ * the first, and row s of the output holds the s-th step run. */
+typedef enum dn_cell {
+    DN_CELL_RNN = 0,
+    DN_CELL_LSTM,
+    DN_CELL_GRU,
+    DN_CELL_COUNT
+} dn_cell;
 
 /* Activations. Those marked * can be fused into LINEAR: their derivative is a
  * function of the output. */
@@ -172,6 +215,18 @@ typedef struct dn_attrs {
     int count_pad;       /* AVGPOOL2D: 1 divides by the whole window, padding
                             included, as PyTorch's default; 0 by its real pixels (1) */
     int64_t factor[2];   /* UPSAMPLE2D (2, 2) */
+    /* Sequences. RECURRENT also reads units, use_bias, act and alpha (the
+     * RNN's and the GRU candidate's activation, one whose derivative follows
+     * from its output: tanh, relu, sigmoid, ...) and the initialisers
+     * (w_init for both kernels, b_init for the biases). */
+    dn_cell cell;        /* RECURRENT (DN_CELL_RNN) */
+    int directions;      /* RECURRENT: 1, or 2 for bidirectional (1) */
+    int go_backwards;    /* RECURRENT, one direction only (0) */
+    int peepholes;       /* RECURRENT LSTM (0) */
+    int reset_after;     /* RECURRENT GRU: PyTorch's form (0: the seeds') */
+    int has_mask;        /* RECURRENT: input 1 is the mask (0) */
+    int64_t truncate;    /* RECURRENT: BPTT chunk length, 0 for the whole sequence (0) */
+    int64_t vocab;       /* EMBEDDING: rows of the table */
 } dn_attrs;
 
 void dn_attrs_default(dn_attrs *a);
@@ -180,12 +235,14 @@ const char *dn_op_name(dn_op op);
 const char *dn_act_name(dn_act act);
 const char *dn_loss_name(dn_loss loss);
 const char *dn_init_name(dn_init init);
+const char *dn_cell_name(dn_cell cell);
 
 /* Look names up ("relu", "softmax_cross_entropy", "glorot_uniform", ...);
  * DN_ERR_INVALID with the list of valid names when unknown. */
 dn_status dn_act_from_name(const char *name, dn_act *out);
 dn_status dn_loss_from_name(const char *name, dn_loss *out);
 dn_status dn_init_from_name(const char *name, dn_init *out);
+dn_status dn_cell_from_name(const char *name, dn_cell *out);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,8 @@ cdef extern from "dagnet/ops.h":
         DN_LOSS_MSE
     ctypedef enum dn_init:
         DN_INIT_ZEROS
+    ctypedef enum dn_cell:
+        DN_CELL_RNN
     enum: DN_MAX_INPUTS
     enum: DN_AXIS_ALL
     ctypedef struct dn_attrs:
@@ -75,12 +77,21 @@ cdef extern from "dagnet/ops.h":
         int64_t groups
         int count_pad
         int64_t factor[2]
+        dn_cell cell
+        int directions
+        int go_backwards
+        int peepholes
+        int reset_after
+        int has_mask
+        int64_t truncate
+        int64_t vocab
     void dn_attrs_default(dn_attrs *a)
     const char *dn_op_name(dn_op op)
     int dn_act_fusable(dn_act act)
     dn_status dn_act_from_name(const char *name, dn_act *out)
     dn_status dn_loss_from_name(const char *name, dn_loss *out)
     dn_status dn_init_from_name(const char *name, dn_init *out)
+    dn_status dn_cell_from_name(const char *name, dn_cell *out)
 
 cdef extern from "dagnet/gemm.h":
     ctypedef struct dn_gemm_epilogue:
@@ -91,6 +102,12 @@ cdef extern from "dagnet/gemm.h":
                   float alpha, const float *A, int64_t lda, const float *B,
                   int64_t ldb, float beta, float *C, int64_t ldc,
                   const dn_gemm_epilogue *ep, int nthreads) nogil
+    int64_t dn_sgemm_packed_floats(int64_t K, int64_t N)
+    void dn_sgemm_pack_b(int trans_b, int64_t K, int64_t N, const float *B, int64_t ldb,
+                         float *packed) nogil
+    void dn_sgemm_packed(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *packed, float beta, float *C, int64_t ldc,
+                         const dn_gemm_epilogue *ep, int nthreads) nogil
     void dn_sgemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                       float alpha, const float *A, int64_t lda, const float *B,
                       int64_t ldb, float beta, float *C, int64_t ldc,

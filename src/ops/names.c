@@ -10,7 +10,9 @@ static const char *const op_names[DN_OP_COUNT] = {
     "conv2d_transpose", "maxpool2d", "avgpool2d", "global_avgpool2d", "upsample2d",
     "reparameterize", "gaussian_kl", "vae_loss", "spectral_linear",
     "linear_tied", "masking_noise", "gaussian_noise", "l1_penalty", "kl_sparsity",
-    "contractive"};
+    "contractive", "recurrent", "sequence_mask", "embedding"};
+
+static const char *const cell_names[DN_CELL_COUNT] = {"rnn", "lstm", "gru"};
 
 static const char *const act_names[DN_ACT_COUNT] = {
     "identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus",
@@ -33,6 +35,7 @@ const char *dn_op_name(dn_op op) { return name_of(op_names, DN_OP_COUNT, op); }
 const char *dn_act_name(dn_act a) { return name_of(act_names, DN_ACT_COUNT, a); }
 const char *dn_loss_name(dn_loss l) { return name_of(loss_names, DN_LOSS_COUNT, l); }
 const char *dn_init_name(dn_init i) { return name_of(init_names, DN_INIT_COUNT, i); }
+const char *dn_cell_name(dn_cell c) { return name_of(cell_names, DN_CELL_COUNT, c); }
 
 /* Find `name` in `names`; on failure the message lists every valid name. */
 static dn_status lookup(const char *what, const char *const *names, int count,
@@ -104,4 +107,14 @@ void dn_attrs_default(dn_attrs *a)
     a->groups = 1;
     a->count_pad = 1;
     a->factor[0] = a->factor[1] = 2;
+    a->cell = DN_CELL_RNN;
+    a->directions = 1;
+}
+
+dn_status dn_cell_from_name(const char *name, dn_cell *out)
+{
+    int v = 0;
+    dn_status s = lookup("recurrent cell", cell_names, DN_CELL_COUNT, name, &v);
+    *out = (dn_cell)v;
+    return s;
 }

@@ -39,6 +39,9 @@ static const dn_op_def *const table[] = {
     [DN_OP_L1_PENALTY] = &dn_opdef_l1_penalty,
     [DN_OP_KL_SPARSITY] = &dn_opdef_kl_sparsity,
     [DN_OP_CONTRACTIVE] = &dn_opdef_contractive,
+    [DN_OP_RECURRENT] = &dn_opdef_recurrent,
+    [DN_OP_SEQUENCE_MASK] = &dn_opdef_sequence_mask,
+    [DN_OP_EMBEDDING] = &dn_opdef_embedding,
 };
 
 _Static_assert(sizeof table / sizeof table[0] == DN_OP_COUNT,

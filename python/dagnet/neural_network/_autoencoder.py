@@ -47,7 +47,7 @@ from dagnet.neural_network._base import ACTIVATIONS, BaseMLP, _check_option, _ch
 from dagnet.neural_network._generative import (check_codes, check_decoder_output,
                                                check_layer_stacks, layer_list,
                                                resolve_input_shape, validate_dense)
-from dagnet.nn.layers import Dense
+from dagnet.nn.dense import Dense
 
 LOSSES = ("squared_error", "binary_cross_entropy")
 NOISES = (None, "gaussian", "mask")

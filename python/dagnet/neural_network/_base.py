@@ -38,7 +38,8 @@ from dagnet import _core
 from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import check_float32_range, check_sample_weight, dense_float32, seed_from
-from dagnet.nn.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
+from dagnet.nn.dense import Activation, Dense, Dropout
+from dagnet.nn.normalization import BatchNorm, LayerNorm
 
 # scikit-learn's hidden activations, and the engine's under their own names
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_array, validate_data
 from dagnet import _core
 from dagnet._validation import dense_float32
 from dagnet.nn import Dense, Input, Model, Sequential
-from dagnet.nn.layers import InputLayer, Layer
+from dagnet.nn.base import InputLayer, Layer
 from dagnet.neural_network._base import DIVERGENCE_FACTOR, _check_range
 
 # --- input and output ------------------------------------------------------------------

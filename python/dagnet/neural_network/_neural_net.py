@@ -24,8 +24,11 @@ from sklearn.utils.validation import check_is_fitted
 from dagnet.neural_network._base import LBFGS_NEEDS_DETERMINISTIC, store_params
 from dagnet.neural_network._mlp import (FLOAT32_DOC, TRAINING_ATTRS_DOC, TRAINING_DOC,
                                         BaseMLPClassifier, BaseMLPRegressor)
-from dagnet.nn.layers import (BatchNorm, Conv2D, Dense, Dropout, Flatten, Input, InputLayer,
-                              Layer, MaxPool2D, node_shape)
+from dagnet.nn.base import Input, InputLayer, Layer, node_shape
+from dagnet.nn.convolution import Conv2D, MaxPool2D
+from dagnet.nn.dense import Dense, Dropout
+from dagnet.nn.normalization import BatchNorm
+from dagnet.nn.reshaping import Flatten
 from dagnet.nn.augment import as_augment
 from dagnet.nn.model import Model, Sequential
 

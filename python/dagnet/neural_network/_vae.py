@@ -14,7 +14,7 @@ from dagnet._progress import EpochProgress
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import seed_from
 from dagnet.nn import Activation, Dense, Flatten, GaussianKL, Input, Reparameterize, Reshape
-from dagnet.nn.layers import node_shape
+from dagnet.nn.base import node_shape
 from dagnet.neural_network._base import _check_option, _check_range, store_params
 from dagnet.neural_network._generative import (DivergenceGuard, build_model, check_codes,
                                                check_decoder_output, check_layer_stacks,

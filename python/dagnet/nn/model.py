@@ -15,7 +15,7 @@ from dagnet import _core
 from dagnet._threads import quiet_blas, resolve_threads
 from dagnet._validation import as_float32, check_sample_weight, seed_from
 from dagnet.nn.augment import as_augment
-from dagnet.nn.layers import InputLayer, Node, Input, Layer, _copy_weights, _is_int
+from dagnet.nn.base import InputLayer, Node, Input, Layer, _copy_weights, _is_int
 
 LOSSES = {
     "squared_error": "squared_error", "mse": "squared_error",
@@ -113,7 +113,7 @@ class Model:
 
     def __getstate__(self):
         """A copy or pickle holds the layers with their weights (see
-        dagnet.nn.layers), not the optimiser's state; a built model is built
+        dagnet.nn.base), not the optimiser's state; a built model is built
         again when restored."""
         state = self.__dict__.copy()
         state["_built"] = self._graph is not None
@@ -133,6 +133,7 @@ class Model:
         ids = {}
         emitted = []  # (layer, the ids of the nodes it emitted)
         first_use = {}  # id(layer) -> the nodes its first application emitted
+        masks = {}  # id(node) -> the core id of its mask of padded steps, or None
         for x in self.inputs:
             ids[id(x)] = g.add_input(x.layer.shape)
             g.set_name(ids[id(x)], x.layer.name)
@@ -143,7 +144,8 @@ class Model:
                 raise ValueError(f"{node.layer.name} is used by the outputs but is not one of "
                                  f"the model's inputs")
             first = g.n_nodes
-            ids[id(node)] = node.layer.emit(g, [ids[id(p)] for p in node.inputs])
+            ids[id(node)], masks[id(node)] = node.layer.emit_masked(
+                g, [ids[id(p)] for p in node.inputs], [masks.get(id(p)) for p in node.inputs])
             nodes = range(first, g.n_nodes)
             emitted.append((node.layer, nodes))
             self._share_weights(g, node.layer, nodes, first_use.setdefault(id(node.layer), nodes))
@@ -194,6 +196,12 @@ class Model:
             carried = layer._weights if layer._built_model() is None else layer.get_weights()
             if carried:
                 _copy_weights(layer, [value for _, value in params], carried)
+            elif params and hasattr(layer, "_init_weights"):
+                # initialisers the core has not (orthogonal): from the model's
+                # seed and the layer's place
+                seed = np.random.SeedSequence([self._seed or 0, len(layer_params)])
+                layer._init_weights([value for _, value in params],
+                                    int(seed.generate_state(1)[0]))
             layer_params[id(layer)] = [name for name, _ in params]
         for layer, _ in emitted:
             layer._weights = None
