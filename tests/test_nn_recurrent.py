@@ -202,3 +202,18 @@ def test_bad_inputs():
     x = Input((4, 2))
     with pytest.raises(ValueError, match="initial state"):
         GRU(3)(x, x, x)
+
+
+def test_per_step_labels_with_ignored_steps():
+    # sequence labelling: (n, T) class labels, -1 for padded steps that count for nothing
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((64, 6, 3)).astype(np.float32)
+    Y = (X[..., 0] > 0).astype(int)
+    Y[:, 4:] = -1
+    model = Sequential([GRU(8, return_sequences=True), Dense(2)]).build((6, 3), random_state=0)
+    model.compile(loss="softmax_cross_entropy", learning_rate=0.05)
+    model.fit(X, Y, epochs=60, batch_size=16)
+    pred = model.forward(X).argmax(axis=-1)
+    assert (pred[:, :4] == Y[:, :4]).mean() > 0.95
+    with pytest.raises(ValueError, match="-1 for a step to ignore"):
+        model.fit(X, np.full((64, 6), 5), epochs=1)

@@ -139,12 +139,16 @@ static dn_status recurrent_infer(dn_node *node)
         dn_node_param(node, "recurrent_bias", &b, a->b_init, a->b_scale, H, G * H, 1, 0, 0);
     node->saved_per_sample = D * saved_per_dir(a, T, H);
     node->saved_fixed = 0;
-    /* forward: X time-major, the valid flags, reset_after's h W_h; backward
-     * adds per direction dA (twice with reset_after), the carried dh, dc and
-     * the GRU's d(r h), dX time-major, and W_h transposed */
+    /* forward: X time-major, the valid flags, reset_after's h W_h, W_h
+     * packed; backward adds per direction dA (twice with reset_after), the
+     * carried dh, dc and the GRU's d(r h), dX time-major, W_h^T packed, and
+     * for an RNN or LSTM [X | H_prev] with its product */
     const int64_t ra = a->reset_after ? 1 : 0;
-    node->ws_per_sample = 2 * T * F + 1 + D * (T * G * H * (1 + ra) + 3 * H + G * H);
-    node->ws_fixed = D * (packed_fwd(a, H) + packed_bwd(a, H)) + 24 * WS_ALIGN;
+    const int64_t joint = a->cell != DN_CELL_GRU; /* [X | H_prev] for the kernels' gradient */
+    node->ws_per_sample = 2 * T * F + 1 +
+                          D * (T * G * H * (1 + ra) + 3 * H + G * H + joint * T * (F + H));
+    node->ws_fixed = D * (packed_fwd(a, H) + packed_bwd(a, H) + joint * (F + H) * G * H) +
+                     32 * WS_ALIGN;
     return DN_OK;
 }
 
@@ -401,9 +405,17 @@ static void recurrent_forward(const dn_ctx *c)
 
 typedef struct dir_grads {
     float *dA, *dAh;  /* (T n, GH): dL/d(gate pre-activations); of h W_h + b_h */
+    float *xh, *gw;   /* RNN, LSTM: [X | H_prev] (T n, F + H) and its product with dA */
     float *dh, *dc, *drh, *wt; /* wt: W_h^T packed */
     unsigned char *valid;
 } dir_grads;
+
+/* y (n) += x */
+DN_TARGET_CLONES
+static void add_rows(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
 
 /* out (cols) += column sums of m (rows, cols, ld), row after row */
 static void add_col_sums(const float *m, int64_t rows, int64_t cols, int64_t ld, float *out)
@@ -494,17 +506,31 @@ static void backward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const floa
     /* the parameters, each in one product over all steps */
     const int64_t rows = T * n;
     const float *hprev = sv.hs + rev * n * H;
-    if (c->gparam[0])
-        dn_sgemm_run(1, 0, F, GH, rows, 1.0f, xt, F, gr->dA, GH, 1.0f,
-                     c->gparam[0] + (int64_t)dir * F * GH, GH, NULL, nthreads);
-    if (c->gparam[1]) {
-        float *gwh = c->gparam[1] + (int64_t)dir * H * GH;
-        if (d->cell == DN_CELL_GRU && !d->reset_after) {
+    float *gwx = c->gparam[0] ? c->gparam[0] + (int64_t)dir * F * GH : NULL;
+    float *gwh = c->gparam[1] ? c->gparam[1] + (int64_t)dir * H * GH : NULL;
+    if (gwx && gwh && gr->xh) {
+        /* both kernels read the same dA: [X | H_prev]^T dA in one product packs
+         * dA once and fills taller tiles (an LSTM of 256 units over 64
+         * features and 1600 rows: 189 GFLOP/s against 153 for the two) */
+        const int64_t FH = F + H;
+        for (int64_t r = 0; r < rows; r++) {
+            memcpy(gr->xh + r * FH, xt + r * F, (size_t)F * sizeof(float));
+            memcpy(gr->xh + r * FH + F, hprev + r * H, (size_t)H * sizeof(float));
+        }
+        dn_sgemm_run(1, 0, FH, GH, rows, 1.0f, gr->xh, FH, gr->dA, GH, 0.0f, gr->gw, GH, NULL,
+                     nthreads);
+        add_rows(gwx, gr->gw, F * GH);
+        add_rows(gwh, gr->gw + F * GH, H * GH);
+    } else {
+        if (gwx)
+            dn_sgemm_run(1, 0, F, GH, rows, 1.0f, xt, F, gr->dA, GH, 1.0f, gwx, GH, NULL,
+                         nthreads);
+        if (gwh && d->cell == DN_CELL_GRU && !d->reset_after) {
             dn_sgemm_run(1, 0, H, 2 * H, rows, 1.0f, hprev, H, gr->dA, GH, 1.0f, gwh, GH, NULL,
                          nthreads);
             dn_sgemm_run(1, 0, H, H, rows, 1.0f, sv.aux, H, gr->dA + 2 * H, GH, 1.0f, gwh + 2 * H,
                          GH, NULL, nthreads);
-        } else {
+        } else if (gwh) {
             dn_sgemm_run(1, 0, H, GH, rows, 1.0f, hprev, H, gr->dAh ? gr->dAh : gr->dA, GH, 1.0f,
                          gwh, GH, NULL, nthreads);
         }
@@ -532,6 +558,9 @@ static void recurrent_backward(const dn_ctx *c)
     for (int dir = 0; dir < d.D; dir++) {
         gr[dir].dA = take(&bp, T * n * GH);
         gr[dir].dAh = d.reset_after ? take(&bp, T * n * GH) : NULL;
+        const int joint = d.cell != DN_CELL_GRU;
+        gr[dir].xh = joint ? take(&bp, T * n * (F + H)) : NULL;
+        gr[dir].gw = joint ? take(&bp, (F + H) * GH) : NULL;
         gr[dir].dh = take(&bp, n * H);
         gr[dir].dc = take(&bp, n * H);
         gr[dir].drh = take(&bp, n * H);

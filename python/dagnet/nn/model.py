@@ -389,13 +389,20 @@ class Model:
         y = np.asarray(y)
         if y.shape[:1] != (n,):
             raise ValueError(f"y has {y.shape[0] if y.ndim else 0} samples, X has {n}")
-        if self._loss == "softmax_cross_entropy" and y.ndim == 1:
+        steps = tuple(shape[:-1])  # the rows of classes of one sample: () or (T,) ...
+        if self._loss == "softmax_cross_entropy" and y.shape[1:] in (steps, steps + (1,)) \
+                and (not steps or y.shape[1:] != tuple(shape)):
+            # one class index per row; per-step labels (n, T) may hold -1 for steps
+            # that count for nothing (padding), as the core skips any index outside
+            # [0, classes)
             classes = shape[-1] if shape else 1
-            if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+            lowest = -1 if steps else 0
+            if y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
                 raise ValueError("class labels for softmax_cross_entropy must be integers")
-            if y.size and (y.min() < 0 or y.max() >= classes):
-                raise ValueError(f"class labels must be in [0, {classes}), got {y.min()}..{y.max()}")
-            return as_float32(y.reshape(-1, 1), "y"), (1,)
+            if y.size and (y.min() < lowest or y.max() >= classes):
+                allowed = f"[0, {classes})" + (" or -1 for a step to ignore" if steps else "")
+                raise ValueError(f"class labels must be in {allowed}, got {y.min()}..{y.max()}")
+            return as_float32(y.reshape(y.shape[:1] + steps + (1,)), "y"), steps + (1,)
         if y.ndim == 1 and shape == (1,):
             y = y.reshape(-1, 1)
         yt = as_float32(y, "y", shape=shape)
