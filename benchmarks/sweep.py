@@ -25,7 +25,7 @@ machines forces AVX2 kernels) and prints the core OpenBLAS picked; its threads
 are pinned with threadpoolctl. torch runs in the interpreter given by
 --torch-python (a separate virtual environment with torch==2.13.0), or in this
 one when torch imports here, with the malloc settings of
-/work/shared/PERFORMANCE.md (compare.torch_run); without torch the conv
+the benchmarks share (compare.torch_run); without torch the conv
 section still times dagnet and marks the torch columns absent.
 
 The libraries take turns: R rounds (--rounds, 3 by default, 1 with --quick)
@@ -55,9 +55,7 @@ class benchmarks/asv_bench/bench_sweep.py times dagnet alone on the same grid.
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -68,6 +66,7 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
+from _peak import FmaPeak  # noqa: E402
 from _rounds import median_of, parser, rounds_of, take_turns  # noqa: E402
 
 
@@ -282,48 +281,6 @@ def torch_blocks(torch_py, blocks, threads, repeats):
     return torch_run(torch_py, [threads, repeats,
                                 json.dumps([[block_name(b), b] for b in blocks])],
                      TORCH_SNIPPET)
-
-
-# --- the FMA peak ---------------------------------------------------------------------
-
-class FmaPeak:
-    """benchmarks/fma_peak.c compiled once into a temporary directory;
-    measure(t) is its GFLOP/s on t threads, or None (with the reason in
-    .why) when it cannot be built or run."""
-
-    def __init__(self):
-        self.why, self.exe, self.register = None, None, None
-        self._dir = tempfile.TemporaryDirectory(prefix="dagnet-fma-")
-        exe = os.path.join(self._dir.name, "fma_peak")
-        cc = os.environ.get("CC", "cc")
-        err = ""
-        for flags in (["-O2", "-march=native", "-fopenmp"], ["-O2", "-march=native"]):
-            try:
-                r = subprocess.run([cc, *flags, os.path.join(HERE, "fma_peak.c"), "-o", exe],
-                                   capture_output=True, text=True)
-            except OSError as e:
-                self.why = f"no C compiler ({cc}: {e.strerror}); set CC"
-                return
-            if r.returncode == 0:
-                self.exe, self.openmp = exe, "-fopenmp" in flags
-                return
-            err = (r.stderr.strip().splitlines() or [""])[-1]
-        self.why = f"{cc} could not build fma_peak.c: {err}"
-
-    def measure(self, threads):
-        if self.exe is None:
-            return None
-        if threads > 1 and not self.openmp:
-            self.why = "fma_peak built without OpenMP: 1 thread only"
-            return None
-        from _quiet import wait_idle
-        wait_idle()
-        r = subprocess.run([self.exe, str(threads)], capture_output=True, text=True)
-        if r.returncode != 0:
-            self.why = r.stderr.strip()
-            return None
-        self.register, gflops = r.stdout.split()
-        return float(gflops)
 
 
 # --- summaries ------------------------------------------------------------------------

@@ -375,6 +375,9 @@ static int64_t product_macs(const dn_node *nd)
     case DN_OP_MATMUL:
         if (!in || in->ndim < 2) return out;
         return out * (nd->attrs.trans_a ? in->dims[in->ndim - 2] : in->dims[in->ndim - 1]);
+    case DN_OP_RECURRENT: /* its kernels' gradient over all steps: D T G H (F + H) */
+        if (!in || in->ndim != 2 || !w || in->dims[1] < 1) return out;
+        return dn_shape_numel(w) / in->dims[1] * in->dims[0] * (in->dims[1] + nd->attrs.units);
     default:
         return out;
     }

@@ -554,3 +554,22 @@ def test_lstm_closed_gates_cut_the_paths():
     params["bias"] = bias(-BIG, BIG)  # i = 0, f = 1: the cell keeps c0 for ever
     out = run_op("recurrent", [X, H0, C0], attrs, params=params)[0]
     np.testing.assert_allclose(out[:, T + 1], C0, rtol=1e-6)
+
+
+def test_a_recurrent_graph_counts_its_products_for_threads():
+    # a graph run uses its threads when its largest product can feed them: for a
+    # recurrent layer, the kernels' gradient over all steps, D T 4H (F + H) per sample
+    g = _core.Graph()
+    x = g.add_input((50, 64))
+    g.set_outputs([g.add_node("recurrent", [x], cell="lstm", units=256)])
+    g.compile(seed=0)
+    prev = _core.set_thread_trim(True)
+    try:
+        assert g.step_threads(32, 2) == 2
+        small = _core.Graph()
+        x = small.add_input((3, 2))
+        small.set_outputs([small.add_node("recurrent", [x], cell="rnn", units=4)])
+        small.compile(seed=0)
+        assert small.step_threads(4, 2) == 1
+    finally:
+        _core.set_thread_trim(prev)
