@@ -1,8 +1,8 @@
 /* The FMA peak of this machine: GFLOP/s of a register-only loop of
  * independent fused multiply-adds (no memory traffic), the ceiling a GEMM's
- * GFLOP/s is quoted against. benchmarks/sweep.py compiles and runs it in the
- * same run as the GEMMs it compares (a peak from another run or machine
- * means little: see /work/shared/PERFORMANCE.md).
+ * GFLOP/s is quoted against. benchmarks/_peak.py compiles and runs it for
+ * sweep.py and recurrent.py, in the same run as the products they compare
+ * (a peak from another run or machine means little).
  *
  *   cc -O2 -march=native -fopenmp fma_peak.c -o fma_peak && ./fma_peak [threads]
  *

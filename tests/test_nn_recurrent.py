@@ -184,6 +184,7 @@ def test_lstm_learns_and_pickles():
     (dict(merge_mode="max"), "merge_mode"), (dict(go_backwards=True, bidirectional=True),
                                              "go_backwards"),
     (dict(dropout=1.0), "dropout"), (dict(truncate=-1), "truncate"),
+    (dict(recurrent_dropout=-0.1), "recurrent_dropout"),
 ])
 def test_bad_settings(bad, match):
     kw = dict(units=3)
@@ -217,3 +218,54 @@ def test_per_step_labels_with_ignored_steps():
     assert (pred[:, :4] == Y[:, :4]).mean() > 0.95
     with pytest.raises(ValueError, match="-1 for a step to ignore"):
         model.fit(X, np.full((64, 6), 5), epochs=1)
+
+
+def test_encoder_decoder_with_teacher_forcing_and_decoding():
+    # seq2seq (seed 003 section 8.5): the decoder starts from the encoder's final state,
+    # trained with teacher forcing, then decoded greedily and by sampling
+    from dagnet.nn import decode
+
+    rng = np.random.default_rng(0)
+    V, T, H = 8, 4, 48  # tokens 2..7, 1 starts the decoder
+    src = rng.integers(2, V, size=(3000, T))
+    tgt = src[:, ::-1]
+    teacher = np.concatenate([np.ones((len(src), 1), int), tgt[:, :-1]], axis=1)
+    e_in, d_in = Input((T,)), Input((T,))
+    _, h, c = LSTM(H, return_state=True)(Embedding(V, 8)(e_in))
+    dec_emb, dec = Embedding(V, 8), LSTM(H, return_sequences=True, return_state=True)
+    head = Dense(V)
+    out, _, _ = dec(dec_emb(d_in), h, c)
+    model = Model([e_in, d_in], head(out)).build(random_state=0)
+    model.compile("softmax_cross_entropy", learning_rate=0.01, clip_norm=1.0)
+    model.fit([src, teacher], tgt, epochs=12, batch_size=64)
+    # the same trained layers, rebuilt: the encoder, and the decoder for one step
+    encoder = Model(e_in, [h, c]).build(random_state=1)
+    x1, h0, c0 = Input((1,)), Input((H,)), Input((H,))
+    o1, h1, c1 = dec(dec_emb(x1), h0, c0)
+    step = Model([x1, h0, c0], [head(o1), h1, c1]).build(random_state=1)
+    test = rng.integers(2, V, size=(100, T))
+    greedy = decode(step, encoder.forward(test), start=1, steps=T)
+    assert (greedy == test[:, ::-1]).mean() > 0.97
+    cold = decode(step, encoder.forward(test), start=1, steps=T, temperature=0.05,
+                  random_state=0)
+    np.testing.assert_array_equal(cold, greedy)  # a cold temperature is greedy
+    hot = [decode(step, encoder.forward(test), start=1, steps=T, temperature=5.0,
+                  random_state=s) for s in (0, 0, 1)]
+    np.testing.assert_array_equal(hot[0], hot[1])  # seeded
+    assert (hot[0] != hot[2]).any() and (hot[0] != greedy).any()
+
+
+def test_recurrent_dropout_trains_and_is_off_at_inference():
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((128, 8, 2)).astype(np.float32)
+    y = (X[:, 1, 0] > 0).astype(float)
+    model = Sequential([LSTM(16, recurrent_dropout=0.3), Dense(1)]).build((8, 2), random_state=0)
+    out = model.forward(X)
+    np.testing.assert_array_equal(out, model.forward(X))  # inference: deterministic
+    model.compile(loss="binary_cross_entropy", learning_rate=0.02)
+    model.fit(X, y, epochs=40, batch_size=32)
+    assert ((model.forward(X)[:, 0] > 0) == (y > 0.5)).mean() > 0.9
+    plain = Sequential([LSTM(16), Dense(1)]).build((8, 2), random_state=0)
+    for a, b in zip(plain.layers, model.layers):
+        a.set_weights(b.get_weights())
+    np.testing.assert_array_equal(plain.forward(X), model.forward(X))

@@ -21,11 +21,12 @@ ACTS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0), "sigmoid": sig}
 
 def recurrent_ref(X, params, cell, H, D=1, act="tanh", mask=None, h0=None, c0=None,
                   peepholes=False, reset_after=False, go_backwards=False, bias=True,
-                  truncate=0, detached=None, record=None):
+                  truncate=0, detached=None, record=None, drop=None):
     """The op's equations (include/dagnet/ops.h) in float64, one step at a
     time. With truncate, the states entering the first step of each chunk
     are the constants in `detached[(d, s)]` (recorded by a first run into
-    `record`), so no gradient crosses a chunk boundary."""
+    `record`), so no gradient crosses a chunk boundary. drop (D, n, H): the
+    recurrent dropout masks, applied where h(t-1) enters a recurrent product."""
     n, T, F = X.shape
     f = ACTS[act]
     S = 2 if cell == "lstm" else 1
@@ -50,11 +51,12 @@ def recurrent_ref(X, params, cell, H, D=1, act="tanh", mask=None, h0=None, c0=No
                     h, c = (v.copy() for v in detached[(d, s)])
             valid = np.ones((n, 1), bool) if mask is None else (mask[:, t] != 0)[:, None]
             a = X[:, t] @ Wx + b
+            hr = h if drop is None else h * drop[d]
             if cell == "rnn":
-                hn, cn = f(a + h @ Wh), c
+                hn, cn = f(a + hr @ Wh), c
             elif cell == "lstm":
                 p = params["peephole"][d] if peepholes else np.zeros((3, H))
-                z = a + h @ Wh
+                z = a + hr @ Wh
                 i = sig(z[:, :H] + p[0] * c)
                 fg = sig(z[:, H:2 * H] + p[1] * c)
                 g = np.tanh(z[:, 2 * H:3 * H])
@@ -63,14 +65,14 @@ def recurrent_ref(X, params, cell, H, D=1, act="tanh", mask=None, h0=None, c0=No
                 hn = o * np.tanh(cn)
             else:
                 if reset_after:
-                    hw = h @ Wh + (params["recurrent_bias"][d] if bias else 0.0)
+                    hw = hr @ Wh + (params["recurrent_bias"][d] if bias else 0.0)
                     r = sig(a[:, :H] + hw[:, :H])
                     zz = sig(a[:, H:2 * H] + hw[:, H:2 * H])
                     nn = f(a[:, 2 * H:] + r * hw[:, 2 * H:])
                 else:
-                    r = sig(a[:, :H] + h @ Wh[:, :H])
-                    zz = sig(a[:, H:2 * H] + h @ Wh[:, H:2 * H])
-                    nn = f(a[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:])
+                    r = sig(a[:, :H] + hr @ Wh[:, :H])
+                    zz = sig(a[:, H:2 * H] + hr @ Wh[:, H:2 * H])
+                    nn = f(a[:, 2 * H:] + (r * hr) @ Wh[:, 2 * H:])
                 hn, cn = zz * h + (1 - zz) * nn, c
             h = np.where(valid, hn, h)
             c = np.where(valid, cn, c)
@@ -82,7 +84,8 @@ def recurrent_ref(X, params, cell, H, D=1, act="tanh", mask=None, h0=None, c0=No
     return out
 
 
-def make_case(cell, n=3, T=4, F=3, H=5, D=1, mask=False, h0=False, c0=False, seed=0, **kw):
+def make_case(cell, n=3, T=4, F=3, H=5, D=1, mask=False, h0=False, c0=False, seed=0, drop=None,
+              **kw):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, T, F))
     inputs = [X]
@@ -125,7 +128,7 @@ def make_case(cell, n=3, T=4, F=3, H=5, D=1, mask=False, h0=False, c0=False, see
             h0=xs[slots["h0"]] if h0 else None, c0=xs[slots["c0"]] if c0 else None,
             peepholes=kw.get("peepholes", False), reset_after=kw.get("reset_after", False),
             go_backwards=kw.get("go_backwards", False), bias=kw.get("use_bias", True),
-            truncate=kw.get("truncate", 0), detached=detached, record=record)
+            truncate=kw.get("truncate", 0), detached=detached, record=record, drop=drop)
 
     check_inputs = [i for i in range(len(inputs)) if i != slots["mask"]]
     return inputs, attrs, params, ref, check_inputs
@@ -573,3 +576,33 @@ def test_a_recurrent_graph_counts_its_products_for_threads():
         assert small.step_threads(4, 2) == 1
     finally:
         _core.set_thread_trim(prev)
+
+
+def dropout_masks(node_id, n, H, D, rate, seed=1, run=1):
+    """The masks the op draws in its first training run of a fresh graph
+    compiled with `seed` (src/ops/recurrent.c rnn_draw_mask, the stream of
+    node `node_id` in run `run`)."""
+    stream = ((node_id + 1) << 40) ^ run
+    u = np.stack([_core.rng_uniform(seed, stream, d * n * H, n * H) for d in range(D)])
+    return np.where(u >= np.float32(rate), 1.0 / (1.0 - rate), 0.0).reshape(D, n, H)
+
+
+@pytest.mark.parametrize("case", [dict(cell="rnn"), dict(cell="lstm", peepholes=True),
+                                  dict(cell="gru"), dict(cell="gru", reset_after=True, D=2),
+                                  dict(cell="lstm", D=2, mask=True)], ids=case_id)
+def test_recurrent_dropout(case):
+    n, H, D, rate = 3, 5, case.get("D", 1), 0.4
+    n_inputs = 2 if case.get("mask") else 1
+    m = dropout_masks(n_inputs, n, H, D, rate)
+    assert 0 < (m == 0).mean() < 1
+    inputs, attrs, params, ref, check = make_case(n=n, H=H, drop=m, **case)
+    attrs["recurrent_dropout"] = rate
+    check_op("recurrent", inputs, ref, attrs=attrs, params=params, check_inputs=check,
+             rtol=2e-5, atol=2e-5, training=True)
+    # at inference nothing is dropped
+    plain = make_case(n=n, H=H, **case)[3]
+    out = run_op("recurrent", inputs, attrs, params=params)[0]
+    np.testing.assert_allclose(out, plain([x.astype(np.float32).astype(np.float64)
+                                           for x in inputs],
+                                          {k: v.astype(np.float32) for k, v in params.items()}),
+                               rtol=2e-5, atol=2e-5)

@@ -119,7 +119,13 @@ typedef enum dn_op {
  * attrs.truncate k > 0 cuts the gradient between steps k j - 1 and k j (in
  * the order the direction runs): backpropagation through time truncated to
  * chunks of k steps. attrs.go_backwards (D = 1) runs from the last step to
- * the first, and row s of the output holds the s-th step run. */
+ * the first, and row s of the output holds the s-th step run.
+ * attrs.recurrent_dropout p > 0 in training multiplies h(t-1) by a mask m of
+ * 0 and 1 / (1 - p), drawn per sequence, unit and direction and the same at
+ * every step (Gal and Ghahramani, 2016), wherever h(t-1) enters a recurrent
+ * product: (h(t-1) (.) m) W_h, and the seeds' GRU candidate reads
+ * (r (.) h(t-1) (.) m) W_hn; the cells' other uses of h(t-1) (the GRU's
+ * z h(t-1)) and c(t-1) are not dropped, as in Keras. */
 typedef enum dn_cell {
     DN_CELL_RNN = 0,
     DN_CELL_LSTM,
@@ -226,6 +232,8 @@ typedef struct dn_attrs {
     int reset_after;     /* RECURRENT GRU: PyTorch's form (0: the seeds') */
     int has_mask;        /* RECURRENT: input 1 is the mask (0) */
     int64_t truncate;    /* RECURRENT: BPTT chunk length, 0 for the whole sequence (0) */
+    float recurrent_dropout; /* RECURRENT, training: dropout on h(t-1) where it enters the
+                           recurrent product, one mask per sequence for all steps (0) */
     int64_t vocab;       /* EMBEDDING: rows of the table */
 } dn_attrs;
 

@@ -84,6 +84,7 @@ cdef extern from "dagnet/ops.h":
         int reset_after
         int has_mask
         int64_t truncate
+        float recurrent_dropout
         int64_t vocab
     void dn_attrs_default(dn_attrs *a)
     const char *dn_op_name(dn_op op)

@@ -56,6 +56,7 @@ cdef dn_attrs make_attrs(dict kw) except *:
             elif key == "reset_after": a.reset_after = int(bool(value))
             elif key == "has_mask": a.has_mask = int(bool(value))
             elif key == "truncate": a.truncate = int(value)
+            elif key == "recurrent_dropout": a.recurrent_dropout = float(value)
             elif key == "vocab": a.vocab = int(value)
             else:
                 raise TypeError(f"unknown node setting '{key}'")

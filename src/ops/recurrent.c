@@ -49,6 +49,7 @@ static int64_t saved_per_dir(const dn_attrs *a, int64_t T, int64_t H)
     if (a->cell != DN_CELL_RNN) s += T * n_gates(a) * H;
     if (a->cell == DN_CELL_LSTM) s += (T + 1) * H + T * H;
     if (a->cell == DN_CELL_GRU) s += T * H;
+    if (a->recurrent_dropout > 0.0f) s += H + T * H; /* the mask, h(t-1) (.) mask */
     return s;
 }
 
@@ -87,6 +88,9 @@ static dn_status recurrent_infer(dn_node *node)
     if (a->reset_after && a->cell != DN_CELL_GRU)
         return dn_fail_node(node, DN_ERR_INVALID, "reset_after belongs to a GRU, not a %s",
                             dn_cell_name(a->cell));
+    if (!(a->recurrent_dropout >= 0.0f && a->recurrent_dropout < 1.0f))
+        return dn_fail_node(node, DN_ERR_INVALID, "recurrent_dropout must be in [0, 1), got %g",
+                            (double)a->recurrent_dropout);
     if (a->truncate < 0)
         return dn_fail_node(node, DN_ERR_INVALID, "truncate must be >= 0 (0: the whole "
                             "sequence), got %lld", (long long)a->truncate);
@@ -141,12 +145,13 @@ static dn_status recurrent_infer(dn_node *node)
     node->saved_fixed = 0;
     /* forward: X time-major, the valid flags, reset_after's h W_h, W_h
      * packed; backward adds per direction dA (twice with reset_after), the
-     * carried dh, dc and the GRU's d(r h), dX time-major, W_h^T packed, and
+     * carried dh, dc, the GRU's d(r h) and the gradient of the dropped
+     * h(t-1), dX time-major, W_h^T packed, and
      * for an RNN or LSTM [X | H_prev] with its product */
     const int64_t ra = a->reset_after ? 1 : 0;
     const int64_t joint = a->cell != DN_CELL_GRU; /* [X | H_prev] for the kernels' gradient */
     node->ws_per_sample = 2 * T * F + 1 +
-                          D * (T * G * H * (1 + ra) + 3 * H + G * H + joint * T * (F + H));
+                          D * (T * G * H * (1 + ra) + 4 * H + G * H + joint * T * (F + H));
     node->ws_fixed = D * (packed_fwd(a, H) + packed_bwd(a, H) + joint * (F + H) * G * H) +
                      32 * WS_ALIGN;
     return DN_OK;
@@ -173,6 +178,8 @@ void rnn_dims_of(const dn_ctx *c, rnn_dims *d)
     d->reset_after = a->reset_after != 0;
     d->bias = a->use_bias != 0;
     d->trunc = a->truncate;
+    d->drop_rate = a->recurrent_dropout;
+    d->drop = c->training && a->recurrent_dropout > 0.0f;
     int k = 1;
     d->i_mask = a->has_mask ? k++ : -1;
     d->i_h0 = k < nd->n_in ? k++ : -1;
@@ -201,8 +208,40 @@ rnn_saved rnn_saved_of(const dn_ctx *c, const rnn_dims *d, int dir)
         s.tc = p;
         p += T * n * H;
     }
-    if (d->cell == DN_CELL_GRU) s.aux = p;
+    if (d->cell == DN_CELL_GRU) {
+        s.aux = p;
+        p += T * n * H;
+    }
+    if (c->node->attrs.recurrent_dropout > 0.0f) {
+        s.mask = p;
+        p += n * H;
+        s.hd = p;
+    }
     return s;
+}
+
+void rnn_draw_mask(const dn_ctx *c, const rnn_dims *d, int dir, const rnn_saved *sv)
+{
+    const int64_t len = d->n * d->H;
+    const float keep = (float)(1.0 / (1.0 - (double)d->drop_rate));
+    dn_rng_uniform(c->seed, c->stream, (uint64_t)(dir * len), sv->mask, len);
+    for (int64_t i = 0; i < len; i++) sv->mask[i] = sv->mask[i] >= d->drop_rate ? keep : 0.0f;
+}
+
+/* out (rows) = a (.) b */
+DN_TARGET_CLONES
+static void mul_rows(float *restrict out, const float *restrict a, const float *restrict b,
+                     int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+/* y += x (.) m */
+DN_TARGET_CLONES
+static void add_mul_rows(float *restrict y, const float *restrict x, const float *restrict m,
+                         int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += x[i] * m[i];
 }
 
 /* A bump allocator over the node's scratch. */
@@ -303,6 +342,7 @@ static rnn_step step_at(const rnn_dims *d, const rnn_saved *sv, int64_t t, int r
         st.tc = sv->tc + t * n * H;
     }
     st.aux = sv->aux ? sv->aux + t * n * H : NULL;
+    st.hr = d->drop ? sv->hd + t * n * H : st.hp;
     st.peep = peep;
     st.valid = valid;
     return st;
@@ -332,6 +372,7 @@ static void forward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const float
     float *pk2 = pk + (seeds_gru ? dn_sgemm_packed_floats(H, 2 * H) : 0);
     dn_sgemm_pack_b(0, H, seeds_gru ? 2 * H : GH, wh, GH, pk);
     if (seeds_gru) dn_sgemm_pack_b(0, H, H, wh + 2 * H, GH, pk2);
+    if (d->drop) rnn_draw_mask(c, d, dir, &sv);
     const int64_t s0 = rev ? T : 0;
     initial_state(c, d, d->i_h0, dir, sv.hs + s0 * n * H);
     if (sv.cs) initial_state(c, d, d->i_c0, dir, sv.cs + s0 * n * H);
@@ -344,16 +385,17 @@ static void forward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const float
         st.y = c->out + rnn_out_row(d, t) * DH + dir * H;
         st.ldy = ldy;
         valid_flags(c, d, t, valid);
+        if (d->drop) mul_rows((float *)st.hr, st.hp, sv.mask, n * H);
         if (seeds_gru) {
-            dn_sgemm_packed(n, 2 * H, H, 1.0f, st.hp, H, pk, 1.0f, st.g, GH, NULL, nthreads);
+            dn_sgemm_packed(n, 2 * H, H, 1.0f, st.hr, H, pk, 1.0f, st.g, GH, NULL, nthreads);
             run_cell(st, nt, 0, none, 1);
             dn_sgemm_packed(n, H, H, 1.0f, st.aux, H, pk2, 1.0f, st.g + 2 * H, GH, NULL,
                             nthreads);
         } else if (d->reset_after) {
             dn_gemm_epilogue eph = {bh, DN_ACT_IDENTITY, 0.0f};
-            dn_sgemm_packed(n, GH, H, 1.0f, st.hp, H, pk, 0.0f, hw, GH, &eph, nthreads);
+            dn_sgemm_packed(n, GH, H, 1.0f, st.hr, H, pk, 0.0f, hw, GH, &eph, nthreads);
         } else {
-            dn_sgemm_packed(n, GH, H, 1.0f, st.hp, H, pk, 1.0f, st.g, GH, NULL, nthreads);
+            dn_sgemm_packed(n, GH, H, 1.0f, st.hr, H, pk, 1.0f, st.g, GH, NULL, nthreads);
         }
         run_cell(st, nt, 0, none, 0);
     }
@@ -407,6 +449,7 @@ typedef struct dir_grads {
     float *dA, *dAh;  /* (T n, GH): dL/d(gate pre-activations); of h W_h + b_h */
     float *xh, *gw;   /* RNN, LSTM: [X | H_prev] (T n, F + H) and its product with dA */
     float *dh, *dc, *drh, *wt; /* wt: W_h^T packed */
+    float *dhr;                /* recurrent dropout: the gradient of h(t-1) (.) mask */
     unsigned char *valid;
 } dir_grads;
 
@@ -417,12 +460,29 @@ static void add_rows(float *restrict y, const float *restrict x, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* out (cols) += column sums of m (rows, cols, ld), row after row */
-static void add_col_sums(const float *m, int64_t rows, int64_t cols, int64_t ld, float *out)
+/* out (cols) += column sums of m (rows, cols, ld), row after row; threads
+ * take blocks of columns, so each sum has the same order for any count. */
+#define COLSUM_BLOCK 128
+DN_TARGET_CLONES
+static void add_col_sums_block(const float *restrict m, int64_t rows, int64_t cols, int64_t ld,
+                               float *restrict out)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *row = m + r * ld;
         for (int64_t j = 0; j < cols; j++) out[j] += row[j];
+    }
+}
+
+static void add_col_sums(const float *m, int64_t rows, int64_t cols, int64_t ld, float *out,
+                         int nthreads)
+{
+    const int64_t nblk = (cols + COLSUM_BLOCK - 1) / COLSUM_BLOCK;
+    const int nt = nthreads > 1 && rows * cols >= CELL_PAR_MIN ? (int)DN_MIN(nthreads, nblk) : 1;
+    (void)nt;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t k = 0; k < nblk; k++) {
+        const int64_t j0 = k * COLSUM_BLOCK;
+        add_col_sums_block(m + j0, rows, DN_MIN(COLSUM_BLOCK, cols - j0), ld, out + j0);
     }
 }
 
@@ -476,18 +536,22 @@ static void backward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const floa
         rnn_step_grad sg = {&st, gr->dh, gr->dc, gr->dA + t * n * GH,
                             gr->dAh ? gr->dAh + t * n * GH : NULL};
         run_cell(st, nt, 1, sg, 0);
+        /* the gradient of h(t-1) as the recurrent products read it: straight
+         * into dh, or under dropout into dhr and then dh += dhr (.) mask */
+        float *dhr = d->drop ? gr->dhr : gr->dh;
+        if (d->drop) memset(dhr, 0, (size_t)(n * H) * sizeof(float));
         if (seeds_gru) {
             dn_sgemm_packed(n, H, H, 1.0f, sg.dg + 2 * H, GH, wt_n, 0.0f, gr->drh, H, NULL,
                             nthreads);
             st.b0 = 0;
             st.b1 = n;
-            gru_reset_backward(&sg, gr->drh);
-            dn_sgemm_packed(n, H, 2 * H, 1.0f, sg.dg, GH, gr->wt, 1.0f, gr->dh, H, NULL,
-                            nthreads);
+            gru_reset_backward(&sg, gr->drh, dhr);
+            dn_sgemm_packed(n, H, 2 * H, 1.0f, sg.dg, GH, gr->wt, 1.0f, dhr, H, NULL, nthreads);
         } else {
-            dn_sgemm_packed(n, H, GH, 1.0f, sg.dgh ? sg.dgh : sg.dg, GH, gr->wt, 1.0f, gr->dh, H,
+            dn_sgemm_packed(n, H, GH, 1.0f, sg.dgh ? sg.dgh : sg.dg, GH, gr->wt, 1.0f, dhr, H,
                             NULL, nthreads);
         }
+        if (d->drop) add_mul_rows(gr->dh, dhr, sv.mask, n * H);
         if (d->trunc > 0 && s > 0 && s % d->trunc == 0) {
             memset(gr->dh, 0, (size_t)(n * H) * sizeof(float));
             if (sv.cs) memset(gr->dc, 0, (size_t)(n * H) * sizeof(float));
@@ -505,7 +569,7 @@ static void backward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const floa
     }
     /* the parameters, each in one product over all steps */
     const int64_t rows = T * n;
-    const float *hprev = sv.hs + rev * n * H;
+    const float *hprev = d->drop ? sv.hd : sv.hs + rev * n * H; /* as W_h read them */
     float *gwx = c->gparam[0] ? c->gparam[0] + (int64_t)dir * F * GH : NULL;
     float *gwh = c->gparam[1] ? c->gparam[1] + (int64_t)dir * H * GH : NULL;
     if (gwx && gwh && gr->xh) {
@@ -536,13 +600,14 @@ static void backward_dir(const dn_ctx *c, const rnn_dims *d, int dir, const floa
         }
     }
     if (d->p_bias >= 0 && c->gparam[d->p_bias])
-        add_col_sums(gr->dA, rows, GH, GH, c->gparam[d->p_bias] + (int64_t)dir * GH);
+        add_col_sums(gr->dA, rows, GH, GH, c->gparam[d->p_bias] + (int64_t)dir * GH, nthreads);
     if (d->p_extra >= 0 && c->gparam[d->p_extra]) {
         if (d->peep)
             peephole_grads(gr->dA, sv.cs + rev * n * H, rows, H,
                            c->gparam[d->p_extra] + (int64_t)dir * 3 * H);
         else
-            add_col_sums(gr->dAh, rows, GH, GH, c->gparam[d->p_extra] + (int64_t)dir * GH);
+            add_col_sums(gr->dAh, rows, GH, GH, c->gparam[d->p_extra] + (int64_t)dir * GH,
+                         nthreads);
     }
 }
 
@@ -564,6 +629,7 @@ static void recurrent_backward(const dn_ctx *c)
         gr[dir].dh = take(&bp, n * H);
         gr[dir].dc = take(&bp, n * H);
         gr[dir].drh = take(&bp, n * H);
+        gr[dir].dhr = take(&bp, n * H);
         gr[dir].wt = take(&bp, packed_bwd(&c->node->attrs, H));
         gr[dir].valid = (unsigned char *)take(&bp, (n + 3) / 4);
     }

@@ -16,6 +16,8 @@ typedef struct rnn_dims {
     int D, S;            /* directions; state rows after the sequence (2 LSTM, else 1) */
     int go_backwards, peep, reset_after, bias;
     int64_t trunc;       /* 0: the whole sequence */
+    int drop;            /* recurrent dropout in this run */
+    float drop_rate;
     int i_mask, i_h0, i_c0; /* input slots, -1 when absent */
     int p_bias, p_extra; /* parameter slots of bias and peephole/recurrent_bias, -1 absent */
 } rnn_dims;
@@ -25,8 +27,13 @@ void rnn_dims_of(const dn_ctx *c, rnn_dims *d);
 /* The node's saved block of direction dir (layout in src/ops/recurrent.c). */
 typedef struct rnn_saved {
     float *hs, *gates, *cs, *tc, *aux;
+    float *mask, *hd;    /* recurrent dropout: the mask (n, H), h(t-1) (.) mask per step */
 } rnn_saved;
 rnn_saved rnn_saved_of(const dn_ctx *c, const rnn_dims *d, int dir);
+
+/* Recurrent dropout: draw direction dir's mask (n, H) into sv->mask, the
+ * same for the fast kernels and the reference (0, or 1 / (1 - p)). */
+void rnn_draw_mask(const dn_ctx *c, const rnn_dims *d, int dir, const rnn_saved *sv);
 
 /* Direction dir runs from the last step to the first. */
 static inline int rnn_reversed(const rnn_dims *d, int dir)
@@ -60,6 +67,7 @@ typedef struct rnn_step {
     int64_t b0, b1;
     float *g;             /* (n, GH) */
     const float *hp, *cp; /* previous h, c */
+    const float *hr;      /* h(t-1) as the recurrent products read it: hp, or hp (.) mask */
     float *h, *c;         /* new h, c */
     float *tc;            /* LSTM: tanh(c) */
     float *aux;           /* GRU: r (.) h(t-1) (seeds) or h(t-1) W_hn + b_hn (reset_after) */
@@ -86,8 +94,8 @@ typedef struct rnn_step_grad {
 } rnn_step_grad;
 
 void rnn_cell_backward(const rnn_step_grad *sg);
-/* GRU, seeds' form, after d(r (.) h(t-1)) = drh is known: dr into dg, and
- * dh += drh (.) r. */
-void gru_reset_backward(const rnn_step_grad *sg, const float *drh);
+/* GRU, seeds' form, after d(r (.) h_r) = drh is known (h_r = st->hr): dr
+ * into dg, and dhr += drh (.) r (the gradient of h_r). */
+void gru_reset_backward(const rnn_step_grad *sg, const float *drh, float *dhr);
 
 #endif

@@ -205,7 +205,7 @@ void gru_gates_forward(const rnn_step *st)
     const int64_t H = st->d->H, GH = st->d->GH;
     for (int64_t b = st->b0; b < st->b1; b++) {
         if (st->valid[b])
-            gru_row_gates(st->g + b * GH, st->hp + b * H, st->aux + b * H, H);
+            gru_row_gates(st->g + b * GH, st->hr + b * H, st->aux + b * H, H);
         else
             memset(st->aux + b * H, 0, (size_t)H * sizeof(float));
     }
@@ -273,13 +273,13 @@ void rnn_cell_backward(const rnn_step_grad *sg)
     }
 }
 
-void gru_reset_backward(const rnn_step_grad *sg, const float *drh)
+void gru_reset_backward(const rnn_step_grad *sg, const float *drh, float *dhr)
 {
     const rnn_step *st = sg->st;
     const int64_t H = st->d->H, GH = st->d->GH;
     for (int64_t b = st->b0; b < st->b1; b++) {
         if (!st->valid[b]) continue;
-        gru_row_reset_backward(st->g + b * GH, st->hp + b * H, drh + b * H, sg->dh + b * H,
+        gru_row_reset_backward(st->g + b * GH, st->hr + b * H, drh + b * H, dhr + b * H,
                                sg->dg + b * GH, H);
     }
 }

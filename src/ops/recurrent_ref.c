@@ -60,11 +60,12 @@ void dn_recurrent_forward_ref(const dn_ctx *c)
     rnn_dims_of(c, &d);
     const int64_t n = d.n, T = d.T, F = d.F, H = d.H, GH = d.GH, DH = d.D * H;
     const int64_t ldy = (T + d.S) * DH;
-    float *a = c->ws, *ah = a + GH;
+    float *a = c->ws, *ah = a + GH, *hr = ah + GH;
     for (int dir = 0; dir < d.D; dir++) {
         const int rev = rnn_reversed(&d, dir);
         const rnn_saved sv = rnn_saved_of(c, &d, dir);
         const ref_params p = params_of(c, &d, dir);
+        if (d.drop) rnn_draw_mask(c, &d, dir, &sv);
         for (int64_t b = 0; b < n; b++) {
             const int64_t s0 = rev ? T : 0;
             for (int64_t j = 0; j < H; j++) {
@@ -90,7 +91,9 @@ void dn_recurrent_forward_ref(const dn_ctx *c)
                         for (int64_t j = 0; j < H; j++) sv.aux[(t * n + b) * H + j] = 0.0f;
                     continue;
                 }
-                preact(&d, &p, c->in[0] + (b * T + t) * F, hp, a, ah);
+                /* h(t-1) as the recurrent products read it (recurrent dropout) */
+                for (int64_t j = 0; j < H; j++) hr[j] = d.drop ? hp[j] * sv.mask[b * H + j] : hp[j];
+                preact(&d, &p, c->in[0] + (b * T + t) * F, hr, a, ah);
                 float *g = sv.gates ? sv.gates + (t * n + b) * GH : NULL;
                 for (int64_t j = 0; j < H; j++) {
                     if (d.cell == DN_CELL_RNN) {
@@ -114,7 +117,7 @@ void dn_recurrent_forward_ref(const dn_ctx *c)
                 if (d.cell == DN_CELL_GRU) {
                     float *aux = sv.aux + (t * n + b) * H;
                     for (int64_t j = 0; j < H; j++)
-                        aux[j] = d.reset_after ? ah[2 * H + j] : g[j] * hp[j];
+                        aux[j] = d.reset_after ? ah[2 * H + j] : g[j] * hr[j];
                     for (int64_t k = 0; k < H; k++) {
                         float s2 = a[2 * H + k];
                         if (d.reset_after) {
@@ -140,10 +143,12 @@ void dn_recurrent_forward_ref(const dn_ctx *c)
 
 /* The gradients of one step of one sample: da (GH) for the input side, dah
  * (GH) for the recurrent product; dh, dc updated to those of the previous
- * step, except what flows through the recurrent product. */
+ * step, except what flows through the recurrent product. hr = hp (.) m is
+ * h(t-1) as the recurrent products read it (m NULL: no dropout). */
 static void step_grads(const rnn_dims *d, const ref_params *p, const rnn_saved *sv, int64_t t,
-                       int64_t b, const float *hp, const float *h, const float *cp, float *dh,
-                       float *dc, float *da, float *dah, float *drh)
+                       int64_t b, const float *hp, const float *hr, const float *m,
+                       const float *h, const float *cp, float *dh, float *dc, float *da,
+                       float *dah, float *drh)
 {
     const int64_t n = d->n, H = d->H, GH = d->GH;
     const float *g = sv->gates ? sv->gates + (t * n + b) * GH : NULL;
@@ -188,8 +193,8 @@ static void step_grads(const rnn_dims *d, const ref_params *p, const rnn_saved *
     if (d->reset_after) return;
     for (int64_t j = 0; j < H; j++) {
         float r = g[j];
-        da[j] = dah[j] = drh[j] * hp[j] * r * (1.0f - r);
-        dh[j] += drh[j] * r;
+        da[j] = dah[j] = drh[j] * hr[j] * r * (1.0f - r);
+        dh[j] += drh[j] * r * (m ? m[j] : 1.0f);
     }
 }
 
@@ -200,6 +205,7 @@ void dn_recurrent_backward_ref(const dn_ctx *c)
     const int64_t n = d.n, T = d.T, F = d.F, H = d.H, GH = d.GH, DH = d.D * H;
     const int64_t ldy = (T + d.S) * DH;
     float *da = c->ws, *dah = da + GH, *dh = dah + GH, *dc = dh + H, *drh = dc + H;
+    float *hr = drh + H;
     for (int dir = 0; dir < d.D; dir++) {
         const int rev = rnn_reversed(&d, dir);
         const rnn_saved sv = rnn_saved_of(c, &d, dir);
@@ -221,14 +227,16 @@ void dn_recurrent_backward_ref(const dn_ctx *c)
                     const float *hp = sv.hs + (ps * n + b) * H, *h = sv.hs + (ns * n + b) * H;
                     const float *cp = sv.cs ? sv.cs + (ps * n + b) * H : NULL;
                     const float *x = c->in[0] + (b * T + t) * F;
+                    const float *m = d.drop ? sv.mask + b * H : NULL;
+                    for (int64_t j = 0; j < H; j++) hr[j] = m ? hp[j] * m[j] : hp[j];
                     for (int64_t j = 0; j < H; j++) dh[j] += gy[j];
-                    step_grads(&d, &p, &sv, t, b, hp, h, cp, dh, dc, da, dah, drh);
+                    step_grads(&d, &p, &sv, t, b, hp, hr, m, h, cp, dh, dc, da, dah, drh);
                     /* dh(t-1) through the recurrent product */
                     for (int64_t j = 0; j < H; j++) {
                         float s2 = 0.0f;
                         int64_t kmax = (d.cell == DN_CELL_GRU && !d.reset_after) ? 2 * H : GH;
                         for (int64_t k = 0; k < kmax; k++) s2 += dah[k] * p.wh[j * GH + k];
-                        dh[j] += s2;
+                        dh[j] += m ? s2 * m[j] : s2;
                     }
                     if (c->gin[0])
                         for (int64_t f = 0; f < F; f++) {
@@ -241,7 +249,7 @@ void dn_recurrent_backward_ref(const dn_ctx *c)
                             for (int64_t f = 0; f < F; f++) gwx[f * GH + k] += x[f] * da[k];
                         if (gb) gb[k] += da[k];
                         if (gwh) {
-                            const float *src = hp;
+                            const float *src = hr;
                             if (d.cell == DN_CELL_GRU && !d.reset_after && k >= 2 * H)
                                 src = sv.aux + (t * n + b) * H;
                             for (int64_t j = 0; j < H; j++) gwh[j * GH + k] += src[j] * dah[k];

@@ -1,5 +1,6 @@
 """Recurrent layers and what feeds them: ``SimpleRNN``, ``LSTM``, ``GRU``,
-``Embedding``, ``Masking`` and ``TimeDistributed``.
+``Embedding``, ``Masking`` and ``TimeDistributed``; ``decode`` runs an
+encoder-decoder's decoder token by token.
 
 Samples are sequences of shape (T, F), time first (Keras' and PyTorch's
 ``batch_first`` layout). Each recurrent layer runs the whole sequence in one
@@ -65,6 +66,10 @@ class _Recurrent(Layer):
         'mul' or 'ave'.
     dropout : float
         Dropout on the layer's inputs (each element, in training).
+    recurrent_dropout : float
+        Dropout on h(t-1) where it enters the recurrent product, with one mask
+        per sequence for all its steps (Gal and Ghahramani, 2016), in
+        training.
     truncate : int
         Backpropagation through time truncated to chunks of this many steps
         (0: the whole sequence).
@@ -83,7 +88,7 @@ class _Recurrent(Layer):
 
     def __init__(self, units, activation="tanh", use_bias=True, return_sequences=False,
                  return_state=False, go_backwards=False, bidirectional=False,
-                 merge_mode="concat", dropout=0.0, truncate=0,
+                 merge_mode="concat", dropout=0.0, recurrent_dropout=0.0, truncate=0,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, name=None, trainable=True,
                  **cell_options):
@@ -97,6 +102,7 @@ class _Recurrent(Layer):
         self.bidirectional = bidirectional
         self.merge_mode = merge_mode
         self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
         self.truncate = truncate
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
@@ -150,8 +156,10 @@ class _Recurrent(Layer):
         if self.go_backwards and self.bidirectional:
             raise ValueError(f"{who}: go_backwards and bidirectional cannot be combined; a "
                              f"bidirectional layer already runs both ways")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise ValueError(f"{who}: dropout must be in [0, 1), got {self.dropout!r}")
+        for what in ("dropout", "recurrent_dropout"):
+            v = getattr(self, what)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1):
+                raise ValueError(f"{who}: {what} must be in [0, 1), got {v!r}")
         if not _is_int(self.truncate) or self.truncate < 0:
             raise ValueError(f"{who}: truncate must be an int >= 0, got {self.truncate!r}")
 
@@ -171,6 +179,7 @@ class _Recurrent(Layer):
                        act=self.activation, use_bias=self.use_bias,
                        directions=self._directions, go_backwards=self.go_backwards,
                        has_mask=mask is not None, truncate=self.truncate,
+                       recurrent_dropout=float(self.recurrent_dropout),
                        w_init=self.kernel_initializer, b_init=self.bias_initializer,
                        **self._options())
         return self._name(g, r), mask
@@ -227,7 +236,8 @@ class LSTM(_Recurrent):
         The seeds' diagonal peepholes: f, i and o each read c(t-1).
     Others as ``_Recurrent``'s: units, activation, use_bias,
     return_sequences, return_state, go_backwards, bidirectional, merge_mode,
-    dropout, truncate, the initializers, unit_forget_bias, trainable.
+    dropout, recurrent_dropout, truncate, the initializers, unit_forget_bias,
+    trainable.
 
     Examples
     --------
@@ -422,3 +432,46 @@ class TimeDistributed(Layer):
                              f"got {type(self.layer).__name__}")
         _seq_shape(g, ids[0], self.name)
         return self.layer.emit(g, ids)
+
+
+def decode(step_model, states, start, steps, temperature=None, random_state=None):
+    """Run a decoder one token at a time (seed 003 section 8.5, seed 004
+    section 6.1): ``step_model`` maps [tokens (n, 1), *states] to [logits
+    (n, 1, vocab), *new states], the decoder of an encoder-decoder model
+    rebuilt for one step with the trained layers. ``states`` starts it (the
+    encoder's final states), ``start`` is the first input token (an int, or
+    one per sequence). Greedy (the most likely token) without a
+    ``temperature``; with one, each token is drawn from softmax(logits /
+    temperature). Returns the tokens (n, steps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet.nn import GRU, Dense, Embedding, Input, Model, decode
+    >>> x, h0 = Input((1,)), Input((8,))
+    >>> gru, head = GRU(8, return_sequences=True, return_state=True), Dense(5)
+    >>> out, h = gru(Embedding(5, 4)(x), h0)
+    >>> step = Model([x, h0], [head(out), h]).build(random_state=0)
+    >>> decode(step, [np.zeros((3, 8))], start=1, steps=4).shape
+    (3, 4)
+    """
+    from dagnet._validation import seed_from
+
+    states = [np.asarray(s, dtype=np.float32) for s in states]
+    n = len(states[0])
+    tok = np.broadcast_to(np.asarray(start, dtype=np.float32).reshape(-1, 1), (n, 1)).copy()
+    rng = np.random.default_rng(seed_from(random_state)) if temperature else None
+    out = np.empty((n, int(steps)), dtype=np.int64)
+    for t in range(int(steps)):
+        logits, *states = step_model.forward([tok] + states)
+        z = np.asarray(logits, dtype=np.float64).reshape(n, -1)
+        if temperature:
+            z = (z - z.max(axis=1, keepdims=True)) / float(temperature)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            choice = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+        else:
+            choice = z.argmax(axis=1)
+        out[:, t] = choice
+        tok = choice.astype(np.float32).reshape(n, 1)
+    return out
