@@ -5,7 +5,8 @@ The network is the layers given (a list, a function returning one, or a
 functional ``dagnet.nn.Model`` whose output is the features) followed by the
 output layer the estimator adds, a Dense layer named 'output' whose
 activation is folded into the loss as in the MLPs. Rows of X are reshaped to
-``input_shape`` (images (C, H, W) in a Pipeline), or X comes as (n, C, H, W).
+``input_shape`` (images (C, H, W) or sequences (T, F) in a Pipeline), or X
+comes as (n, C, H, W), (n, T, F), or (n, T) token ids for an Embedding.
 The estimator builds from copies of the layers, so fit leaves them as given
 and one layer list serves several estimators; the fitted copies, with their
 weights, are ``layers_``. Giving ``layers_[:-1]`` of a fitted estimator to a
@@ -13,24 +14,45 @@ new one, with some of them in ``freeze``, is transfer learning: a network
 pretrained on a related task keeps its features and a new head learns the
 task at hand (seed 000, section 6.5; seed 002, section 5 for the
 convolutional features).
+
+Sequences: targets are per sequence (y (n,) or (n, k), the output layer
+reading the flattened features), or per step when the features are a
+sequence (T, units) (a recurrent layer with ``return_sequences=True`` last)
+and y has T columns: labels (n, T) for the classifier (sequence labelling),
+(n, T) or (n, T, k) for the regressor; the output layer then acts on each
+step. The padded steps are those the network's mask marks (a ``Masking``
+layer, or an ``Embedding`` with ``mask_zero=True``; the classifier also
+skips steps labelled -1): their targets are never read, they add exactly
+nothing to the loss and its gradient (the classifier gives the core the
+label -1 there, which it skips; the regressor's loss reads the prediction
+and the target times the mask), and they are left out of the scores.
 """
 
 import copy
 import numbers
 
 import numpy as np
+from scipy.special import softmax
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from dagnet.neural_network._base import LBFGS_NEEDS_DETERMINISTIC, store_params
+from dagnet import _core
+from dagnet._threads import quiet_blas
+from dagnet._validation import check_float32_range, check_sample_weight, dense_float32
+from dagnet.neural_network._base import LBFGS_NEEDS_DETERMINISTIC, BaseMLP, store_params
 from dagnet.neural_network._mlp import (FLOAT32_DOC, TRAINING_ATTRS_DOC, TRAINING_DOC,
-                                        BaseMLPClassifier, BaseMLPRegressor)
-from dagnet.nn.base import Input, InputLayer, Layer, node_shape
+                                        BaseMLPClassifier, BaseMLPRegressor, check_label_types)
+from dagnet.nn.base import Input, InputLayer, Layer, _is_int, node_shape
 from dagnet.nn.convolution import Conv2D, MaxPool2D
 from dagnet.nn.dense import Dense, Dropout
 from dagnet.nn.normalization import BatchNorm
+from dagnet.nn.recurrent import Embedding
 from dagnet.nn.reshaping import Flatten
 from dagnet.nn.augment import as_augment
-from dagnet.nn.model import Model, Sequential
+from dagnet.nn.model import Model, Sequential, _topological_layers
 
 HEAD = "output"  # the name of the output layer the estimator adds
 # the output layer's initialisation: scikit-learn's MLP (glorot uniform, factor 6)
@@ -61,6 +83,139 @@ def _layer_type_error(what):
     return TypeError(f"layers must be a list of dagnet.nn layers (Dense, Conv2D, ...), a "
                      f"function returning one, or a dagnet.nn Model whose output is the "
                      f"features; got {what}")
+
+
+# --- sequences: the features' steps, their mask, token ids -------------------------
+
+def _feature_nodes(template, sample_shape):
+    """The input node and the features node (the hidden network's output) of
+    a copy of the template."""
+    kind, spec = copy.deepcopy(template)
+    if kind == "layers":
+        x = h = Input(tuple(sample_shape), name="X")
+        for layer in spec:
+            h = layer(h)
+        return x, h
+    return spec
+
+
+def _emit_plain(root):
+    """Emit root and its ancestors into a new core graph as Model._emit does,
+    masks included, without binding weights (only shapes and masks are
+    read). Returns the graph, the core ids and masks of the nodes, the first
+    node that made each mask, and the first core id of root's layer."""
+    g = _core.Graph()
+    ids, masks, makers, first = {}, {}, {}, 0
+    for n in _topological_layers([root]):
+        if isinstance(n.layer, InputLayer):
+            ids[id(n)] = g.add_input(n.layer.shape)
+            continue
+        first = g.n_nodes
+        ids[id(n)], mask = n.layer.emit_masked(
+            g, [ids[id(p)] for p in n.inputs], [masks.get(id(p)) for p in n.inputs])
+        masks[id(n)] = mask
+        if mask is not None:
+            makers.setdefault(mask, n)
+    return g, ids, masks, makers, first
+
+
+def _inspect_network(template, sample_shape):
+    """The per-sample shape of the features and a small core graph whose
+    output is the mask (T,) of their steps, 1 real and 0 padded (None when the
+    features carry no mask). The mask graph holds only the layers up to the
+    one that makes the mask (Masking, Embedding(mask_zero=True)), which must
+    read X through layers without weights: the mask of the data must not
+    depend on weights that training changes."""
+    _, h = _feature_nodes(template, sample_shape)
+    g, ids, masks, makers, _ = _emit_plain(h)
+    g.set_outputs([ids[id(h)]])
+    g.compile(0)
+    shape = tuple(g.node_shape(ids[id(h)])[0])
+    mask = masks.get(id(h))
+    if mask is None:
+        return shape, None
+    maker = makers[mask]
+    mg, _, mmasks, _, first = _emit_plain(maker)
+    mg.set_outputs([mmasks[id(maker)]])
+    mg.compile(0)
+    if any(node < first for _, node, _, _, _ in mg.params()):
+        raise ValueError(f"layer {maker.layer.name!r} marks the padded steps of sequences that "
+                         f"layers with weights computed; put Masking or Embedding(mask_zero="
+                         f"True) before any layer with weights, so that the padding is read "
+                         f"from X")
+    return shape, mg
+
+
+def _token_layers(template):
+    """The Embedding layers that read X itself (its values are token ids)."""
+    kind, spec = template
+    if kind == "layers":
+        return [spec[0]] if spec and isinstance(spec[0], Embedding) else []
+    x, h = spec
+    return [n.layer for n in _topological_layers([h])
+            if isinstance(n.layer, Embedding) and any(p is x for p in n.inputs)]
+
+
+def _check_token_ids(X, layers):
+    """Token ids must be whole numbers in [0, vocab_size) of each Embedding
+    reading them (the core would give an unknown id a row of zeros)."""
+    for layer in layers:
+        vocab = layer.vocab_size
+        if not _is_int(vocab) or X.size == 0:
+            continue  # a bad vocab_size is the layer's error, at build
+        low, high = float(X.min()), float(X.max())
+        whole = bool(np.array_equal(X, np.floor(X)))
+        if low < 0 or high >= vocab or not whole:
+            kind = "" if whole else ", not all whole numbers"
+            raise ValueError(f"X holds token ids from {low:g} to {high:g}{kind}; layer "
+                             f"{layer.name!r} (Embedding) takes whole numbers in [0, {vocab}) "
+                             f"(0 for padding with mask_zero=True): map the tokens into that "
+                             f"range or raise its vocab_size")
+
+
+def _masked_loss(loss, target_shape):
+    """The loss of per-step targets (T, k) on the real steps only, as a loss
+    callable of Model._emit: the prediction and the target are multiplied by
+    the output's mask (T, 1) before the loss, so a padded step adds exactly 0
+    to the loss and to every gradient. Without a mask, the plain loss."""
+    steps = int(target_shape[0])
+
+    def add_loss(g, out_ids, masks):
+        pred, mask = out_ids[0], masks[0]
+        t = g.add_input(target_shape)
+        g.set_name(t, "target")
+        w = g.add_input((1,))
+        g.set_name(w, "sample_weight")
+        if mask is not None:
+            col = g.add_node("reshape", [mask], shape=(steps, 1))
+            pred = g.add_node("mul", [pred, col])
+            g.set_name(pred, HEAD + ".masked")
+            t = g.add_node("mul", [t, col])
+            g.set_name(t, "target.masked")
+        g.set_name(g.add_node("loss", [pred, t, w], loss=loss), "loss")
+
+    add_loss.takes_masks = True
+    return add_loss
+
+
+def _shape_of(y):
+    """The shape of y (array-like) without numpy's array functions, which
+    some array-likes refuse; () when y is ragged (its checks say so)."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        try:
+            shape = np.asarray(y).shape
+        except (TypeError, ValueError):
+            shape = ()
+    return tuple(shape)
+
+
+def _weights_per_step(sample_weight, real):
+    """Per-sequence weights (n,) repeated on the real steps, or None."""
+    if sample_weight is None:
+        return None
+    sw = check_sample_weight(sample_weight, real.shape[0])
+    return np.broadcast_to(sw[:, None], real.shape)[real]
 
 
 class _NeuralNet:
@@ -154,22 +309,138 @@ class _NeuralNet:
 
     def _as_samples(self, X, data_shape, reset):
         """Validated X (rows) as samples of the network's input shape, in its
-        own dtype (the estimator makes the core's float32 copy after)."""
+        own dtype (the estimator makes the core's float32 copy after), with
+        the token ids of an Embedding reading X checked. A fit (reset) makes
+        the copies of the layers it builds from here (see _fit_network)."""
         if hasattr(X, "toarray"):
             X = X.toarray()
         shape = self._sample_shape(X.shape[1], data_shape, reset)
         if reset:
             self.input_shape_ = shape
-        return X.reshape((X.shape[0],) + shape)
+            template = self._fit_network(shape)["template"]
+        else:
+            template = self._arch["template"]
+        X = X.reshape((X.shape[0],) + shape)
+        _check_token_ids(X, _token_layers(template))
+        return X
+
+    def _fit_network(self, shape):
+        """What this fit builds the network from, made once per fit: the
+        template (copies of the layers) and, once asked for, the features'
+        shape and mask graph (_inspect_network); _architecture takes it."""
+        net = self.__dict__.get("_fit_net")
+        if net is None or net["shape"] != shape:
+            net = self._fit_net = {"shape": shape, "template": self._template(shape)}
+        return net
 
     def _validate_input(self, X, y, incremental, reset):
         X, data_shape = self._rows(X)
+        if reset:  # nothing from an earlier fit
+            self.__dict__.pop("_fit_net", None)
+            self._steps = None
+        if len(_shape_of(y)) >= 2 or (not reset and self._fitted_steps() is not None):
+            samples = self._as_samples(BaseMLP._validate_X(self, X, reset), data_shape, reset)
+            steps = self._target_steps(y, reset)
+            if steps is not None:
+                if reset:
+                    self._steps = steps
+                return samples, self._validate_step_target(samples, y, incremental, reset)
+            # targets per sequence with several columns: the MLPs' checks
         X, y = super()._validate_input(X, y, incremental, reset)
         return self._as_samples(X, data_shape, reset), y
 
     def _validate_X(self, X, reset):
         X, data_shape = self._rows(X)
         return self._as_samples(super()._validate_X(X, reset), data_shape, reset)
+
+    # --- per-step targets ----------------------------------------------------------
+
+    def _fitted_steps(self):
+        """T for a model fitted on per-step targets, else None."""
+        arch = getattr(self, "_arch", None)
+        return arch.get("steps") if arch is not None and hasattr(self, "_graph") else None
+
+    def _target_steps(self, y, reset):
+        """T when y holds per-step targets for sequences of T steps, None when
+        it holds per-sequence ones; ValueError for a y that fits neither."""
+        shape = _shape_of(y)
+        if not reset:
+            steps = self._fitted_steps()
+            if steps is None:
+                if len(shape) > 2:
+                    raise ValueError(f"y has shape {shape}, but the estimator was fitted on "
+                                     f"targets per sequence; fit it again (warm_start=False) "
+                                     f"for per-step targets")
+                return None
+            if not (2 <= len(shape) <= self._STEP_NDIM and shape[1] == steps):
+                raise ValueError(f"y has shape {shape}, but the estimator was fitted on "
+                                 f"per-step targets of {steps} steps, {self._step_shapes(steps)}")
+            return steps
+        net = self._fit_network(self.input_shape_)
+        if "features" not in net:
+            net["features"], net["mask_graph"] = _inspect_network(net["template"], net["shape"])
+        features = net["features"]
+        steps = features[0] if len(features) == 2 else None
+        if steps is not None and 2 <= len(shape) <= self._STEP_NDIM and shape[1] == steps:
+            return steps
+        if len(shape) > 2 or self._looks_per_step(y):
+            raise ValueError(f"y has shape {shape}: per-step targets "
+                             f"{self._step_shapes('T')} need a network whose features (the "
+                             f"output of its layers, before the output layer the estimator "
+                             f"adds) are a sequence of T steps, shape (T, units), and the "
+                             f"features have shape {features}. Give the last recurrent layer "
+                             f"return_sequences=True, and y one column per step of X's "
+                             f"sequences")
+        return None
+
+    def _step_mask(self, X, reset=False):
+        """The real steps (True) of samples X, (n, T) bool, as the network's
+        mask marks them (all True without one)."""
+        if reset:
+            g, steps = self._fit_net["mask_graph"], self._steps
+        else:
+            g, steps = self._fitted_mask_graph(), self._fitted_steps()
+        if g is None:
+            return np.ones((X.shape[0], steps), dtype=bool)
+        nt = self._nthreads()
+        with quiet_blas(nt):
+            mask = g.predict([dense_float32(X)], 0, chunk=4096, nthreads=nt)
+        return mask > 0.5
+
+    def _fitted_mask_graph(self):
+        """The fitted network's mask graph (None without a mask), built when
+        first needed and kept beside _arch (not pickled)."""
+        cache = self.__dict__.get("_mask_cache")
+        if cache is None or cache[0] is not self._arch:
+            _, g = _inspect_network(self._arch["template"], self._arch["sample_shape"])
+            cache = self._mask_cache = (self._arch, g)
+        return cache[1]
+
+    def step_mask(self, X):
+        """The real steps of X's sequences (True) and the padded ones
+        (False), as the network's Masking layer or Embedding(mask_zero=True)
+        marks them, for an estimator fitted on per-step targets; all True
+        without such a layer. (Steps labelled -1 are the user's to mark.)
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, T, F), (n_samples, T) or rows
+
+        Returns
+        -------
+        mask : ndarray of bool, shape (n_samples, T)
+        """
+        check_is_fitted(self)
+        if self._fitted_steps() is None:
+            raise ValueError("step_mask is for an estimator fitted on per-step targets (y with "
+                             "one column per step); this one was fitted on targets per sequence")
+        return self._step_mask(self._check_fitted_X(X))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in ("_mask_cache", "_fit_net"):  # core graphs: rebuilt when needed
+            state.pop(key, None)
+        return state
 
     # --- the network -------------------------------------------------------------
 
@@ -207,7 +478,10 @@ class _NeuralNet:
         return Model(*spec)._layer_list()
 
     def _architecture(self, freeze, sample_shape, n_out, target_shape, seed):
-        template = self._template(sample_shape)
+        net = self.__dict__.pop("_fit_net", None)
+        if net is None or net["shape"] != tuple(sample_shape):
+            net = {"template": self._template(sample_shape)}
+        template = net["template"]
         layers = self._hidden_layers(template)
         names = [layer.name for layer in layers]
         repeated = sorted({n for n in names if names.count(n) > 1} | ({HEAD} & set(names)))
@@ -225,26 +499,31 @@ class _NeuralNet:
         if self.solver == "lbfgs" and any(isinstance(layer, (Dropout, BatchNorm)) and
                                           layer.trainable for layer in layers):
             raise ValueError(LBFGS_NEEDS_DETERMINISTIC + ", or freeze those layers")
-        return dict(template=template, sample_shape=tuple(sample_shape), n_out=n_out,
-                    loss=self._core_loss(), target_shape=tuple(target_shape), seed=int(seed))
+        steps = getattr(self, "_steps", None)
+        arch = dict(template=template, sample_shape=tuple(sample_shape), n_out=n_out,
+                    loss=self._core_loss(), target_shape=tuple(target_shape), seed=int(seed),
+                    steps=steps, step_ndim=getattr(self, "_step_ndim", 2) if steps else None)
+        if "mask_graph" in net:
+            self._mask_cache = (arch, net["mask_graph"])
+        return arch
 
     def _make_graph(self, arch):
         """Build model_ (the layers, a Flatten where the features are not
         flat, the output layer) from copies of the template; returns its
         training graph."""
-        kind, spec = copy.deepcopy(arch["template"])
-        if kind == "layers":
-            x = h = Input(arch["sample_shape"], name="X")
-            for layer in spec:
-                h = layer(h)
-        else:
-            x, h = spec
-        if len(node_shape(h)) != 1:
+        x, h = _feature_nodes(arch["template"], arch["sample_shape"])
+        steps = arch.get("steps")
+        if steps is None and len(node_shape(h)) != 1:
             h = Flatten(name="flatten_features")(h)
+        # per-step targets: the output layer acts on each step of the features
         out = Dense(arch["n_out"], name=HEAD, **_SKLEARN_INIT)(h)
         model = Model(x, out)
         model._seed = arch["seed"]
-        model._graph = model._emit(arch["loss"], arch["target_shape"])
+        loss = arch["loss"]
+        if steps is not None and loss != "softmax_cross_entropy":
+            # (the classifier's padded steps have the label -1, which the core skips)
+            loss = _masked_loss(loss, arch["target_shape"])
+        model._graph = model._emit(loss, arch["target_shape"])
         augment = as_augment(self.augment)
         if augment is not None:
             # the images of every training epoch, transformed in the C loop
@@ -290,9 +569,10 @@ _NETWORK_DOC = """
         weights (set_weights, or ``layers_`` of a fitted estimator) start
         from them.
     input_shape : tuple of int or None, default=None
-        The shape each row of X is reshaped to, e.g. (1, 8, 8); one entry
-        may be -1. None: the samples' own shape (rows, or X of shape
-        (n_samples, C, H, W)), or the input shape of a Model given as layers.
+        The shape each row of X is reshaped to, e.g. (1, 8, 8) for images
+        or (T, F) for sequences; one entry may be -1. None: the samples' own
+        shape (rows, or X of shape (n_samples, C, H, W) or (n_samples, T,
+        F)), or the input shape of a Model given as layers.
     freeze : list of str or None, default=None
         Names of layers whose weights stay as they are while the rest
         trains (the layers of a pretrained network under a new head; they
@@ -302,6 +582,54 @@ _NETWORK_DOC = """
         and rotations drawn per sample and epoch in the C training loop,
         e.g. ``dict(shift=1)`` (seed 000, section 6.6). Predictions and
         validation see the images as they are."""
+
+_DATA_DOC = """
+    X is rows (n_samples, n_features), each reshaped to ``input_shape``, or
+    samples: images (n_samples, C, H, W), sequences (n_samples, T, F), or
+    token ids (n_samples, T) for a first layer ``Embedding`` (whole numbers
+    in [0, vocab_size), integers or floats; others raise a ValueError
+    naming the layer). Padded sequences are plain arrays: a ``Masking``
+    layer, or ``Embedding(mask_zero=True)``, marks the padded steps, so
+    they work in GridSearchCV, cross_val_score and Pipelines (where a
+    scikit-learn transformer reads rows: give flat rows and input_shape=(T,
+    F), with a transformer that keeps the mask value, e.g. MaxAbsScaler for
+    padding with 0).
+"""
+
+_CLF_STEPS_DOC = """
+    Sequence labelling: when the network's features are a sequence (T,
+    units) (its last recurrent layer has ``return_sequences=True``), y of
+    shape (n_samples, T) holds a label per step, and the output layer acts
+    on each step, one softmax per step (also for two classes). The steps
+    the network's mask marks as padding, and steps labelled -1, count for
+    nothing: their labels are never read (any value), they add exactly
+    nothing to the loss or its gradient, classes_ come from the other
+    steps, and score is the accuracy over those. predict gives (n_samples,
+    T) labels and predict_proba (n_samples, T, n_classes); at a padded step,
+    what the network gives every padded step (``step_mask(X)`` tells the
+    real steps). The loss of a sequence is the sum of its steps' losses;
+    sample_weight weighs sequences, class_weight each step by its label
+    ('balanced' counting the real steps). (A y of T columns is read per step
+    whenever the features are a sequence of T steps; other 2-D y is
+    multi-label, one target per sequence.)
+"""
+
+_REG_STEPS_DOC = """
+    Targets per step: when the network's features are a sequence (T,
+    units) (its last recurrent layer has ``return_sequences=True``), y of
+    shape (n_samples, T) or (n_samples, T, n_targets) holds targets per
+    step, and the output layer acts on each step. The steps the network's
+    mask marks as padding count for nothing: their targets are never read
+    (any value, NaN too), and the loss reads the prediction and the target
+    times the mask, so they add exactly nothing to it or its gradient
+    (loss='poisson' is refused for a network with a mask). predict gives
+    (n_samples, T) or (n_samples, T, n_targets) as y was in fit; at a
+    padded step, what the network gives every padded step (``step_mask(X)``
+    tells the real steps); score is R^2 over the real steps. The loss of a
+    sequence is the sum of its steps' losses; sample_weight weighs
+    sequences. (A y of T columns is read per step whenever the features are
+    a sequence of T steps; other 2-D y is several targets per sequence.)
+"""
 
 _NN_ATTRS_DOC = """    model_ : dagnet.nn.Model
         The fitted network, output layer included, on the core's weights.
@@ -337,7 +665,7 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
     attributes: the network is ``layers`` followed by an output layer of one
     unit per class with softmax cross-entropy (one logistic unit per label
     for binary and multi-label targets).
-""" + FLOAT32_DOC + """
+""" + _DATA_DOC + _CLF_STEPS_DOC + FLOAT32_DOC + """
     Parameters
     ----------""" + _NETWORK_DOC + TRAINING_DOC + """\
     class_weight : dict, 'balanced' or None, default=None
@@ -362,6 +690,26 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
     >>> layers = [Conv2D(8, 3, activation="relu"), Flatten()]
     >>> NeuralNetClassifier(layers, input_shape=(1, 8, 8), max_iter=3).fit(X, y).n_layers_
     4
+
+    Sequence labelling: token ids padded with 0 (every other sequence has
+    4 tokens), a label per token (whether it is above 4), and any label at
+    the padding:
+
+    >>> import numpy as np
+    >>> from dagnet.nn import GRU, Embedding
+    >>> rng = np.random.default_rng(0)
+    >>> tokens = rng.integers(1, 10, size=(200, 6))
+    >>> tokens[::2, 4:] = 0
+    >>> labels = np.where(tokens > 4, "big", "small")
+    >>> tagger = NeuralNetClassifier([Embedding(10, 8, mask_zero=True),
+    ...                               GRU(16, return_sequences=True)],
+    ...                              learning_rate_init=0.02, max_iter=30, random_state=0)
+    >>> tagger.fit(tokens, labels).score(tokens, labels) > 0.95
+    True
+    >>> tagger.predict(tokens).shape, tagger.predict_proba(tokens).shape
+    ((200, 6), (200, 6, 2))
+    >>> tagger.step_mask(tokens[:1])
+    array([[ True,  True,  True,  True, False, False]])
     """ + _RECIPE
 
     def __init__(self, layers=None, *, input_shape=None, freeze=None, augment=None,
@@ -374,12 +722,213 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
                  n_threads=None):
         store_params(self, locals())
 
+    # --- per-step labels (sequence labelling) -------------------------------------
+
+    _STEP_NDIM = 2  # y of per-step labels: (n, T)
+
+    @staticmethod
+    def _step_shapes(steps):
+        return f"labels of shape (n_samples, {steps})"
+
+    @staticmethod
+    def _looks_per_step(y):
+        """y (n, m) of more than two values in some column is no multi-label
+        indicator: it is per-step labels."""
+        try:
+            return len(_shape_of(y)) == 2 and type_of_target(y) == "multiclass-multioutput"
+        except ValueError:
+            return False
+
+    def _step_labels(self, X, y, reset=False):
+        """Per-step labels y (n, T) as an array, and its real steps: those the
+        network's mask keeps whose label is not -1."""
+        y = check_array(y, ensure_2d=False, dtype=None, ensure_all_finite=False, input_name="y")
+        check_consistent_length(X, y)
+        steps = self._steps if reset else self._fitted_steps()
+        if y.ndim != 2 or y.shape[1] != steps:
+            raise ValueError(f"y has shape {y.shape}; per-step labels for these sequences have "
+                             f"shape (n_samples, {steps})")
+        real = self._step_mask(X, reset)
+        if y.dtype.kind in "biuf":
+            real &= y != -1
+            if y.dtype.kind == "f" and not np.isfinite(y[real]).all():
+                raise ValueError("y holds NaN or infinity at real steps; give every real step "
+                                 "a label (padded steps, and those labelled -1, may hold "
+                                 "anything)")
+        return y, real
+
+    def _validate_step_target(self, X, y, incremental, reset):
+        """Per-step labels as a masked array whose mask is the steps that count
+        for nothing; classes_ are the labels of the real steps."""
+        y, real = self._step_labels(X, y, reset)
+        labels = y[real]
+        if labels.size == 0:
+            raise ValueError("y has no step to learn from: every step is padding (as the "
+                             "network's mask marks it) or labelled -1")
+        check_label_types(labels)
+        check_classification_targets(labels)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self.classes_ = unique_labels(labels)
+        else:
+            classes = unique_labels(labels)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {classes}.")
+        self._label_binarizer = LabelBinarizer().fit(self.classes_)
+        self._step_reset = reset
+        return np.ma.masked_array(y, mask=~real)
+
+    def _step_class_weights(self, idx):
+        """The weight of each class (indices idx of the real steps' labels):
+        class_weight's, or 'balanced' over the real steps as
+        compute_sample_weight weighs samples."""
+        n_classes = len(self.classes_)
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"class_weight has labels {sorted(unknown, key=str)} that are "
+                                 f"not among the classes {self.classes_.tolist()}")
+            return np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])
+        counts = np.bincount(idx, minlength=n_classes).astype(np.float64)
+        present = counts > 0
+        weights = np.ones(n_classes)
+        weights[present] = idx.size / (present.sum() * counts[present])
+        return weights
+
+    def _apply_class_weight(self, y, sw):
+        if isinstance(y, np.ma.MaskedArray):
+            return sw  # per-step class weights weigh the targets (see _targets)
+        return super()._apply_class_weight(y, sw)
+
+    def _targets(self, y):
+        """Per-step labels: the class index of each step, -1 at the steps that
+        count for nothing (the core skips it), shape (n, T, 1); with
+        class_weight, rows (n, T, n_classes) holding the class's weight at its
+        label's index and 0 elsewhere, which make softmax cross-entropy that
+        weight times the step's loss (0 at padded steps, all-zero rows)."""
+        if not isinstance(y, np.ma.MaskedArray):
+            return super()._targets(y)
+        real = ~np.ma.getmaskarray(y)
+        n, steps = y.shape
+        n_classes = len(self.classes_)
+        self.n_outputs_ = n_classes
+        idx = np.searchsorted(self.classes_, y.data[real])
+        if self.class_weight is None:
+            T = np.full((n, steps, 1), -1.0, dtype=np.float32)
+            T[real, 0] = idx
+        else:
+            T = np.zeros((n, steps, n_classes), dtype=np.float32)
+            rows, cols = np.nonzero(real)
+            T[rows, cols, idx] = self._step_class_weights(idx)[idx]
+        tshape = T.shape[1:]
+        if not self._step_reset and tuple(self._arch["target_shape"]) != tshape:
+            raise ValueError("warm_start and partial_fit keep the targets of the first fit: "
+                             "class_weight must stay None, or stay given, as it was then")
+        return T, n_classes, tshape
+
+    def _core_loss(self):
+        if getattr(self, "_steps", None) is not None:
+            return "softmax_cross_entropy"  # one softmax per step, also for two classes
+        return super()._core_loss()
+
+    def _out_activation(self):
+        return "softmax" if getattr(self, "_steps", None) is not None else \
+            super()._out_activation()
+
+    def _stratify_split(self):
+        return getattr(self, "_steps", None) is None and super()._stratify_split()
+
+    def _step_accuracy(self, X, y, real, sample_weight):
+        if not real.any():
+            raise ValueError("y has no real step to score: every step is padding or -1")
+        pred = self._predict_dense(X)
+        return float(accuracy_score(y[real], pred[real],
+                                    sample_weight=_weights_per_step(sample_weight, real)))
+
+    def _score_dense(self, X, y, sample_weight):
+        if isinstance(y, np.ma.MaskedArray):
+            return self._step_accuracy(X, y.data, ~np.ma.getmaskarray(y), sample_weight)
+        return super()._score_dense(X, y, sample_weight)
+
+    def _proba_dense(self, X):
+        if self._fitted_steps() is None:
+            return super()._proba_dense(X)
+        return softmax(self._outputs(X), axis=-1)
+
+    def _predict_dense(self, X):
+        if self._fitted_steps() is None:
+            return super()._predict_dense(X)
+        return self.classes_[np.argmax(self._outputs(X), axis=-1)]
+
+    def predict(self, X):
+        """Predict classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or
+            samples of shape (n_samples, *input_shape_)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,), (n_samples, n_classes) for
+            multi-label targets, or (n_samples, T) for per-step labels (at
+            a padded step, the class the network gives every padded step;
+            ``step_mask(X)`` tells the real steps)
+        """
+        return super().predict(X)
+
+    def predict_proba(self, X):
+        """Probability of each class, in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or
+            samples of shape (n_samples, *input_shape_)
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes), or (n_samples, T,
+            n_classes) for per-step labels
+            float32 for float32 X to a model fitted on float32 X, else float64.
+        """
+        if self._fitted_steps() is None:
+            return super().predict_proba(X)
+        X, dtype = self._check_fitted_X(X, with_dtype=True)
+        return self._proba_dense(X).astype(dtype, copy=False)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on X and y: over the samples, or over the real steps
+        for per-step labels (padded steps and those labelled -1 left out;
+        each step weighs its sequence's sample_weight).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or samples
+        y : array-like of shape (n_samples,), (n_samples, n_outputs) or
+            (n_samples, T)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if self._fitted_steps() is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        X = self._check_fitted_X(X)
+        y, real = self._step_labels(X, y)
+        return self._step_accuracy(X, y, real, sample_weight)
+
 
 class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
     __doc__ = """A regressor of any dagnet.nn network, trained as MLPRegressor
     is, with its parameters and attributes: the network is ``layers``
     followed by an output layer of one unit per target.
-""" + FLOAT32_DOC + """
+""" + _DATA_DOC + _REG_STEPS_DOC + FLOAT32_DOC + """
     Parameters
     ----------""" + _NETWORK_DOC + """
     loss : {'squared_error', 'poisson'}, default='squared_error'
@@ -400,6 +949,21 @@ class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
     ...                          random_state=0)
     >>> reg.fit(X, y).score(X, y) > 0.9
     True
+
+    Targets per step, the running sum of sequences, a third of them 3 steps
+    long and padded with -1 to 5 steps (their targets there are NaN):
+
+    >>> from dagnet.nn import LSTM, Masking
+    >>> X = rng.uniform(0, 1, size=(300, 5, 1))
+    >>> Y = np.cumsum(X[:, :, 0], axis=1)
+    >>> X[:100, 3:] = -1.0
+    >>> Y[:100, 3:] = np.nan
+    >>> reg = NeuralNetRegressor([Masking(-1.0), LSTM(16, return_sequences=True)],
+    ...                          learning_rate_init=0.02, max_iter=50, random_state=0)
+    >>> reg.fit(X, Y).score(X, Y) > 0.9
+    True
+    >>> reg.predict(X).shape
+    (300, 5)
     """
 
     def __init__(self, layers=None, *, loss="squared_error", input_shape=None, freeze=None,
@@ -410,3 +974,132 @@ class NeuralNetRegressor(_NeuralNet, BaseMLPRegressor):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  early_stopping_metric="score", schedule_adam=False, n_threads=None):
         store_params(self, locals())
+
+    # --- per-step targets ------------------------------------------------------------
+
+    _STEP_NDIM = 3  # y of per-step targets: (n, T) or (n, T, k)
+
+    @staticmethod
+    def _step_shapes(steps):
+        return f"of shape (n_samples, {steps}) or (n_samples, {steps}, n_targets)"
+
+    @staticmethod
+    def _looks_per_step(y):
+        return False  # y (n, m) is m targets per sequence
+
+    def _step_values(self, X, y, reset=False):
+        """Per-step targets as an array (n, T, k) and its real steps (n, T),
+        those the network's mask keeps; the padded steps may hold anything,
+        NaN included."""
+        y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                        ensure_all_finite=False, input_name="y")
+        check_consistent_length(X, y)
+        steps = self._steps if reset else self._fitted_steps()
+        if y.ndim not in (2, 3) or y.shape[1] != steps:
+            raise ValueError(f"y has shape {y.shape}; per-step targets for these sequences have "
+                             f"shape (n_samples, {steps}) or (n_samples, {steps}, n_targets)")
+        y3 = y.reshape(y.shape[:2] + (-1,))
+        real = self._step_mask(X, reset)
+        values = y3[real]
+        if not np.isfinite(values).all():
+            raise ValueError("y holds NaN or infinity at real steps; give every real step a "
+                             "finite target (padded steps may hold anything)")
+        check_float32_range(values, "y")
+        return y3, real
+
+    def _validate_step_target(self, X, y, incremental, reset):
+        """Per-step targets as a masked array (n, T, k) whose mask is the
+        padded steps."""
+        ndim = len(_shape_of(y))
+        y3, real = self._step_values(X, y, reset)
+        if reset:
+            self._step_ndim = ndim
+        if self.loss == "poisson":
+            if (self._fit_net["mask_graph"] if reset else self._fitted_mask_graph()) is not None:
+                raise ValueError("loss='poisson' is not available for padded sequences (a network "
+                                 "with Masking or Embedding(mask_zero=True)) with per-step "
+                                 "targets; use loss='squared_error', or give unpadded sequences "
+                                 "without a mask")
+            if np.any(y3[real] < 0):
+                raise ValueError("Some value(s) of y are negative which is not allowed for "
+                                 "Poisson regression.")
+        mask = np.repeat(~real[:, :, None], y3.shape[2], axis=2)
+        return np.ma.masked_array(y3, mask=mask)
+
+    def _targets(self, y):
+        """Per-step targets (n, T, k), 0 at the padded steps (the loss reads
+        them times the mask anyway)."""
+        if not isinstance(y, np.ma.MaskedArray):
+            return super()._targets(y)
+        T = np.ascontiguousarray(y.filled(0.0), dtype=np.float32)
+        self.n_outputs_ = T.shape[2]
+        return T, T.shape[2], T.shape[1:]
+
+    def _loss_constant(self, T, W):
+        if T is not None and T.ndim > 2:  # per-step targets: a sum over steps and targets
+            T = T.reshape(T.shape[0], -1)
+        return super()._loss_constant(T, W)
+
+    def _step_outputs(self, X):
+        out = self._outputs(X)
+        return np.exp(out) if self.loss == "poisson" else out
+
+    def _predict_dense(self, X):
+        if self._fitted_steps() is None:
+            return super()._predict_dense(X)
+        out = self._step_outputs(X)
+        return out[:, :, 0] if self._arch.get("step_ndim") == 2 else out
+
+    def _step_r2(self, X, y3, real, sample_weight):
+        if not real.any():
+            raise ValueError("y has no real step to score: every step is padding")
+        pred = self._step_outputs(X)[real]
+        if not np.isfinite(pred).all():
+            return np.nan
+        return float(r2_score(y3[real], pred, sample_weight=_weights_per_step(sample_weight,
+                                                                                real)))
+
+    def _score_dense(self, X, y, sample_weight):
+        if isinstance(y, np.ma.MaskedArray):
+            return self._step_r2(X, y.data, ~np.ma.getmaskarray(y)[:, :, 0], sample_weight)
+        return super()._score_dense(X, y, sample_weight)
+
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), or
+            samples of shape (n_samples, *input_shape_)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs), or per
+            step (n_samples, T) or (n_samples, T, n_outputs) as y was in fit
+            (at a padded step, what the network gives every padded step;
+            ``step_mask(X)`` tells the real steps)
+            float32 for float32 X to a model fitted on float32 X, else float64.
+        """
+        return super().predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of the predictions: over the samples, or over the real steps
+        for per-step targets (padded steps left out; each step weighs its
+        sequence's sample_weight; several targets per step are averaged).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or samples
+        y : array-like of shape (n_samples,), (n_samples, n_outputs), or per
+            step (n_samples, T) or (n_samples, T, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if self._fitted_steps() is None:
+            return super().score(X, y, sample_weight=sample_weight)
+        X = self._check_fitted_X(X)
+        y3, real = self._step_values(X, y)
+        return self._step_r2(X, y3, real, sample_weight)

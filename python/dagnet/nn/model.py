@@ -155,7 +155,11 @@ class Model:
         out_ids = [ids[id(y)] for y in self.outputs]
         g.set_outputs(out_ids)
         if callable(loss):  # it adds its own loss nodes (and their inputs)
-            loss(g, out_ids)
+            if getattr(loss, "takes_masks", False):
+                # and reads the outputs' masks of padded steps (core ids, None where unmasked)
+                loss(g, out_ids, [masks.get(id(y)) for y in self.outputs])
+            else:
+                loss(g, out_ids)
         elif loss is not None:
             if len(out_ids) != 1:
                 raise ValueError("training needs a model with one output")
