@@ -65,6 +65,12 @@ def test_tour_runs(tmp_path, monkeypatch, capsys):
     assert "Autoencoder" in out and "PCA" in out
     # three "faster" figures (MLP, Sequential, RBM), each with its rounds
     assert out.count("x faster (median of 2 alternating rounds, ") == 3
+    # the sequence models: gated cells solve the adding problem, a vanilla RNN does not
+    assert "LSTM(64)" in out and "nats per character" in out and "Mackey-Glass" in out
+    adding = {line.split()[0]: line for line in out.splitlines()
+              if line.strip().startswith(("SimpleRNN", "LSTM ", "GRU "))}
+    assert adding["SimpleRNN"].endswith("not solved")
+    assert adding["LSTM"].endswith(": solved") and adding["GRU"].endswith(": solved")
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -36,12 +36,13 @@ from dagnet import _core  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GAN", "GaussianBernoulliRBM",
+__all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "EchoStateClassifier",
+           "EchoStateRegressor", "GAN", "GaussianBernoulliRBM",
            "MLPClassifier", "MLPRegressor", "NeuralNetClassifier", "NeuralNetRegressor", "VAE",
-           "metrics", "nn", "__version__"]
+           "datasets", "metrics", "nn", "__version__"]
 
 _ESTIMATORS = {name: "dagnet.neural_network" for name in __all__
-               if name not in ("metrics", "nn", "__version__")}
+               if name not in ("datasets", "metrics", "nn", "__version__")}
 
 
 def __getattr__(name):
@@ -51,6 +52,9 @@ def __getattr__(name):
     if name == "metrics":
         import dagnet.metrics as metrics
         return metrics
+    if name == "datasets":
+        import dagnet.datasets as datasets
+        return datasets
     if name in _ESTIMATORS:
         import importlib
         return getattr(importlib.import_module(_ESTIMATORS[name]), name)

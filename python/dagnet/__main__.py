@@ -1,5 +1,7 @@
 """The tour: ``python -m dagnet`` trains networks on a dataset that
-scikit-learn ships and prints what it did, the score and the time.
+scikit-learn ships and prints what it did, the score and the time; then
+sequence models (dagnet/_tour_sequences.py) on digits read row by row, the
+adding problem, Python's licence text and the Mackey-Glass series.
 
 Every "N x faster" figure is the median of alternating rounds (dagnet, then
 the reference, three times, after one untimed round of each) with the spread
@@ -305,6 +307,8 @@ def main(argv=None):
     tour_autoencoder(data[0], data[1], out)
     tour_vae(data[0], data[1], out)
     tour_gan(out)
+    from dagnet._tour_sequences import tour_sequences
+    tour_sequences(data)
 
 
 if __name__ == "__main__":
