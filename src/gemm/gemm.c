@@ -734,22 +734,26 @@ void dn_sgemm_packed(int64_t M, int64_t N, int64_t K, float alpha, const float *
     const double fma = (double)M * (double)N * (double)g.K;
     if (fma < (double)nt * DN_RUN_MIN_FMA_PER_THREAD) nt = (int)(fma / DN_RUN_MIN_FMA_PER_THREAD);
     nt = (int)DN_MAX(1, DN_MIN((int64_t)nt, slivers));
+    /* nt parts of whole slivers; a team smaller than nt (a build without
+     * OpenMP runs one thread) takes them in turn */
     #pragma omp parallel num_threads(nt) if(nt > 1)
     {
-        int tid = 0;
+        int tid = 0, team = 1;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
+        team = omp_get_num_threads();
 #endif
-        const int64_t s0 = slivers * tid / nt, s1 = slivers * (tid + 1) / nt;
         float *ws = NULL;
         const int slot = ws_acquire(tid, &ws);
-        if (slot >= 0) {
-            packed_part(kn, &g, packed, s0, s1, ws, WS_FLOATS);
-            ws_release(slot);
-        } else { /* no pooled space: one A sliver at a time, on the stack */
-            _Alignas(DN_ALIGN) float one[WS_MR * WS_KC];
-            packed_part(kn, &g, packed, s0, s1, one, WS_MR * WS_KC);
+        _Alignas(DN_ALIGN) float one[WS_MR * WS_KC]; /* without pooled space: one A sliver */
+        for (int k = tid; k < nt; k += team) {
+            const int64_t s0 = slivers * k / nt, s1 = slivers * (k + 1) / nt;
+            if (slot >= 0)
+                packed_part(kn, &g, packed, s0, s1, ws, WS_FLOATS);
+            else
+                packed_part(kn, &g, packed, s0, s1, one, WS_MR * WS_KC);
         }
+        if (slot >= 0) ws_release(slot);
     }
 }
 
