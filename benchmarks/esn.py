@@ -4,9 +4,9 @@ reservoirpy is a reference, never a dagnet dependency: install it into a
 virtual environment of its own that sees the system's packages, and run this
 file with that environment's Python, dagnet on the path:
 
-    python -m venv /tmp/esnenv --system-site-packages
-    /tmp/esnenv/bin/pip install reservoirpy
-    PYTHONPATH=python /tmp/esnenv/bin/python benchmarks/esn.py [--quick] [--rounds R]
+    python -m venv ../esnenv --system-site-packages
+    ../esnenv/bin/pip install reservoirpy
+    PYTHONPATH=python ../esnenv/bin/python benchmarks/esn.py [--quick] [--rounds R]
         [--units 100 500] [--seeds 30]
 
 The task: one-step-ahead prediction of the Mackey-Glass series (tau = 17,
