@@ -606,3 +606,21 @@ def test_recurrent_dropout(case):
                                            for x in inputs],
                                           {k: v.astype(np.float32) for k, v in params.items()}),
                                rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("cell,kw", [("lstm", dict(peepholes=True)), ("gru", {}),
+                                     ("gru", dict(reset_after=True)), ("rnn", {})])
+def test_every_instruction_set(isa, cell, kw):
+    # the step products run on the GEMM kernels of the instruction set in use (packed once per
+    # call under it): against the reference and the float64 numpy one, 1 and 2 threads
+    detected = _core.cpu_detect()
+    try:
+        if _core.set_cpu_isa(isa) != isa:
+            pytest.skip(f"this CPU has no {isa}")
+        inputs, attrs, params, ref, check = make_case(cell, n=20, T=5, F=7, H=40, D=2, mask=True,
+                                                      **kw)
+        check_op("recurrent", inputs, ref, attrs=attrs, params=params, check_inputs=check,
+                 rtol=1e-4, atol=1e-4, grad_rtol=1e-3, grad_atol=1e-3, fd=False)
+    finally:
+        _core.set_cpu_isa(detected)
