@@ -28,7 +28,6 @@ import numpy as np
 from dagnet import _core
 from dagnet.nn.base import Layer, Node, _is_int
 
-_CELLS = {"SimpleRNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _MERGE = ("concat", "sum", "mul", "ave")
 
@@ -110,10 +109,6 @@ class _Recurrent(Layer):
         self.unit_forget_bias = unit_forget_bias
         for key, value in cell_options.items():
             setattr(self, key, value)
-
-    @property
-    def _cell(self):
-        return _CELLS[type(self).__name__]
 
     @property
     def _directions(self):
@@ -221,6 +216,8 @@ class SimpleRNN(_Recurrent):
     (2, 6, 4)
     """
 
+    _cell = "rnn"
+
 
 class LSTM(_Recurrent):
     """A long short-term memory layer (seed 003 section 8.8): gates i, f, o
@@ -253,6 +250,8 @@ class LSTM(_Recurrent):
     True
     """
 
+    _cell = "lstm"
+
     def __init__(self, units, peepholes=False, **kw):
         super().__init__(units, peepholes=peepholes, **kw)
 
@@ -276,6 +275,8 @@ class GRU(_Recurrent):
         The candidate's (relu gives the seeds' leaky-integrator GRU).
     Others as ``LSTM``'s.
     """
+
+    _cell = "gru"
 
     def __init__(self, units, reset_after=False, **kw):
         super().__init__(units, reset_after=reset_after, **kw)
