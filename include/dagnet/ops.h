@@ -107,7 +107,8 @@ typedef enum dn_op {
  *   use_bias, peephole (D, 3, H) for an LSTM with attrs.peepholes (i, f, o),
  *   recurrent_bias (D, G H) for a GRU with reset_after and use_bias;
  * one direction drops the leading D: kernel (F, G H), ...
- * With a = x W_x + b + h(t-1) W_h for the gate's columns:
+ * With a = x W_x + b + h(t-1) W_h for the gate's columns (+ b_h, the
+ * recurrent_bias, with reset_after):
  *   RNN  (G = 1): h = act(a), act tanh, relu or sigmoid
  *   LSTM (G = 4, gates i, f, g, o): i, f, o = sigmoid(a + p (.) c(t-1)) (the
  *        seeds' peepholes, all on c(t-1)), g = tanh(a), c = f c(t-1) + i g,
