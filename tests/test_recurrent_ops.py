@@ -555,8 +555,17 @@ def test_lstm_closed_gates_cut_the_paths():
     _, gin, _, _ = run_op("recurrent", [X, H0, C0], attrs, params=params, G=G)
     np.testing.assert_allclose(gin[2], 0.0, atol=1e-12)  # f = 0: c0 reaches nothing
     params["bias"] = bias(-BIG, BIG)  # i = 0, f = 1: the cell keeps c0 for ever
-    out = run_op("recurrent", [X, H0, C0], attrs, params=params)[0]
+    out, _, pg, _ = run_op("recurrent", [X, H0, C0], attrs, params=params, G=G)
     np.testing.assert_allclose(out[:, T + 1], C0, rtol=1e-6)
+    # seed 002 section 7: a closed input gate leaves the candidate no gradient
+    np.testing.assert_allclose(pg["kernel"][:, 2 * H:3 * H], 0.0, atol=1e-12)
+    # and a closed output gate cuts the cell from the outputs: with o = 0 and no gradient
+    # on the final c, c0 gets none
+    params["bias"] = np.concatenate([np.zeros(3 * H), np.full(H, -BIG)])
+    G_h = G.copy()
+    G_h[:, T + 1] = 0.0
+    _, gin, _, _ = run_op("recurrent", [X, H0, C0], attrs, params=params, G=G_h)
+    np.testing.assert_allclose(gin[2], 0.0, atol=1e-12)
 
 
 def test_a_recurrent_graph_counts_its_products_for_threads():
