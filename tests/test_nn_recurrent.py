@@ -269,3 +269,19 @@ def test_recurrent_dropout_trains_and_is_off_at_inference():
     for a, b in zip(plain.layers, model.layers):
         a.set_weights(b.get_weights())
     np.testing.assert_array_equal(plain.forward(X), model.forward(X))
+
+
+def test_bidirectional_wrapper_is_the_flag():
+    from dagnet.nn import Bidirectional
+
+    X = np.random.default_rng(10).standard_normal((2, 5, 3))
+    flag = LSTM(4, bidirectional=True, merge_mode="sum", return_sequences=True)
+    a = Sequential([flag]).build((5, 3), random_state=0).forward(X)
+    wrapped = Bidirectional(LSTM(4, return_sequences=True), merge_mode="sum")
+    wrapped.set_weights(flag.get_weights())
+    np.testing.assert_array_equal(Sequential([wrapped]).build((5, 3), random_state=0).forward(X),
+                                  a)
+    with pytest.raises(TypeError, match="wraps"):
+        Bidirectional(Dense(3))
+    with pytest.raises(ValueError, match="already"):
+        Bidirectional(flag)

@@ -16,8 +16,8 @@ from dagnet.nn.convolution import (AvgPool2D, Conv2D, Conv2DTranspose, GlobalAvg
 from dagnet.nn.dense import Activation, Dense, Dropout, SpectralDense
 from dagnet.nn.merge import Add, Concat, Multiply, Subtract
 from dagnet.nn.normalization import BatchNorm, LayerNorm
-from dagnet.nn.recurrent import (GRU, LSTM, Embedding, Masking, SimpleRNN, TimeDistributed,
-                                 decode)
+from dagnet.nn.recurrent import (GRU, LSTM, Bidirectional, Embedding, Masking, SimpleRNN,
+                                 TimeDistributed, decode)
 from dagnet.nn.reshaping import Flatten, Reshape, Slice, Split
 from dagnet.nn.variational import GaussianKL, Reparameterize
 from dagnet.nn.model import LOSSES, OPTIMIZERS, Model, Sequential
@@ -32,4 +32,5 @@ __all__ = ["Activation", "Add", "AvgPool2D", "BatchNorm", "Concat", "Conv2D", "C
            "MaxPool2D", "Model", "Multiply", "Node", "Reshape", "Sequential", "Slice", "Split",
            "Subtract", "UpSampling2D", "node_shape", "residual_block", "LOSSES", "OPTIMIZERS",
            "INITIALIZERS", "Augment", "GaussianKL", "Reparameterize", "SpectralDense",
-           "Embedding", "GRU", "LSTM", "Masking", "SimpleRNN", "TimeDistributed", "decode"]
+           "Embedding", "GRU", "LSTM", "Masking", "SimpleRNN", "TimeDistributed", "decode",
+           "Bidirectional"]

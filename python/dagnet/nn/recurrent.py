@@ -1,6 +1,7 @@
-"""Recurrent layers and what feeds them: ``SimpleRNN``, ``LSTM``, ``GRU``,
-``Embedding``, ``Masking`` and ``TimeDistributed``; ``decode`` runs an
-encoder-decoder's decoder token by token.
+"""Recurrent layers and what feeds them: ``SimpleRNN``, ``LSTM``, ``GRU``
+(``Bidirectional`` as in Keras), ``Embedding``, ``Masking`` and
+``TimeDistributed``; ``decode`` runs an encoder-decoder's decoder token by
+token.
 
 Samples are sequences of shape (T, F), time first (Keras' and PyTorch's
 ``batch_first`` layout). Each recurrent layer runs the whole sequence in one
@@ -22,6 +23,8 @@ Layers that act on each step alone (Dense, Activation, Dropout, LayerNorm,
 TimeDistributed) pass the mask on, as does a recurrent layer returning
 sequences.
 """
+
+import copy
 
 import numpy as np
 
@@ -410,6 +413,33 @@ class Embedding(Layer):
 
     def emit(self, g, ids):
         return self.emit_masked(g, ids, None)[0]
+
+
+def Bidirectional(layer, merge_mode="concat"):
+    """Keras' wrapper, for code written against it: a copy of the recurrent
+    ``layer`` (SimpleRNN, LSTM or GRU, not yet used) with
+    ``bidirectional=True`` and ``merge_mode``; the second direction gets its
+    own weights. The same as giving the layer those arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dagnet.nn import LSTM, Bidirectional, Sequential
+    >>> model = Sequential([Bidirectional(LSTM(4, return_sequences=True))])
+    >>> model.build(input_shape=(5, 3), random_state=0).forward(np.ones((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+    if not isinstance(layer, _Recurrent):
+        raise TypeError(f"Bidirectional wraps a SimpleRNN, LSTM or GRU, got "
+                        f"{type(layer).__name__}")
+    if layer.bidirectional:
+        raise ValueError(f"{layer.name} is bidirectional already")
+    if layer._built_model() is not None or layer._weights is not None:
+        raise ValueError(f"{layer.name} has weights for one direction; wrap a new layer")
+    twin = copy.copy(layer)
+    twin.bidirectional = True
+    twin.merge_mode = merge_mode
+    return twin
 
 
 class TimeDistributed(Layer):
