@@ -59,3 +59,19 @@ class FmaPeak:
             return None
         self.register, gflops = r.stdout.split()
         return float(gflops)
+
+
+def cpu_info():
+    """The CPU's model name and family from /proc/cpuinfo (empty where it
+    cannot be read), for the benchmarks' headers."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family") and key not in info:
+                    info[key] = value.strip()
+    except OSError:
+        pass
+    return info

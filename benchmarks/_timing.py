@@ -51,3 +51,15 @@ def bench(fn, repeats, warmup=1):
         fn()
         out.append(time.perf_counter() - t0)
     return stats(out)
+
+
+def best_rate(fn, work, repeats=5):
+    """work per second of fn's fastest of a few runs after a warm-up (the
+    asv classes' figure: dagnet alone, no reference)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return work / best

@@ -74,7 +74,7 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-from _peak import FmaPeak  # noqa: E402
+from _peak import FmaPeak, cpu_info  # noqa: E402
 from _rounds import median_of, parser, rounds_of, take_turns  # noqa: E402
 
 # (T, batch, input, hidden)
@@ -354,15 +354,7 @@ def machine():
     from dagnet import _core
     info = {"numpy": np.__version__, "dagnet_isa": _core.cpu_isa(),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "cpu family") and key not in info:
-                    info[key] = value.strip()
-    except OSError:
-        pass
+    info.update(cpu_info())
     return info
 
 

@@ -8,7 +8,6 @@ imported."""
 
 import os
 import sys
-import time
 
 # numpy's idle OpenBLAS threads would spin on the cores dagnet uses (effective
 # when numpy is not loaded yet; setup limits the pool as well)
@@ -16,19 +15,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import recurrent  # noqa: E402  (imports no reference library and never re-runs the process)
+from _timing import best_rate  # noqa: E402
 
 SHAPES = {recurrent.shape_name(s): s for s in recurrent.SHAPES}
-
-
-def best_rate(fn, work, repeats=5):
-    """work per second of fn's fastest of a few runs after a warm-up (bench_sweep's)"""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return work / best
 
 
 class RecurrentLayer:

@@ -5,28 +5,17 @@ sweep.py's). The shape lists are sweep.py's, imported."""
 
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import sweep  # noqa: E402  (imports no reference library and never re-runs the process)
+from _timing import best_rate  # noqa: E402
 
 from dagnet import _core  # noqa: E402
 
 SMALL = {sweep.shape_name(s): s for s in sweep.SMALL}
 BLOCKS = {sweep.block_name(b): b for b in sweep.BLOCKS}
-
-
-def best_rate(fn, work, repeats=5):
-    """work per second of fn's fastest of a few runs after a warm-up"""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return work / best
 
 
 class _Gemm:

@@ -34,9 +34,8 @@ import numbers
 import numpy as np
 from scipy.special import softmax
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_consistent_length
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from dagnet._threads import quiet_blas
@@ -634,19 +633,7 @@ class NeuralNetClassifier(_NeuralNet, BaseMLPClassifier):
                              "network's mask marks it) or labelled -1")
         check_label_types(labels)
         check_classification_targets(labels)
-        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self.classes_ = unique_labels(labels)
-        else:
-            classes = unique_labels(labels)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in the "
-                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                                 f"{self.classes_}. 'y' has {classes}.")
-        self._label_binarizer = LabelBinarizer().fit(self.classes_)
+        self._fit_classes(labels, incremental)
         self._step_reset = reset
         return np.ma.masked_array(y, mask=~real)
 
